@@ -1,0 +1,90 @@
+package broker_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"testing"
+
+	"github.com/midgemq/midge/broker"
+	"github.com/midgemq/midge/internal/mqtttest"
+	"github.com/midgemq/midge/internal/testbroker"
+	"github.com/midgemq/midge/packet"
+)
+
+// BenchmarkRoute measures messages through the broker over real sockets:
+// one publisher, `subs` subscribers of the topic, 64-byte payloads. The
+// clock stops only after every subscriber has read every message.
+func BenchmarkRoute(b *testing.B) {
+	for _, qos := range []byte{0, 1} {
+		for _, subs := range []int{1, 10} {
+			b.Run(fmt.Sprintf("qos=%d/subs=%d", qos, subs), func(b *testing.B) {
+				benchRoute(b, qos, subs)
+			})
+		}
+	}
+}
+
+func benchRoute(b *testing.B, qos byte, nsubs int) {
+	bk := testbroker.Start(b, broker.Options{MaxInflight: 1000, MaxQueued: 1 << 20})
+	readers := make([]chan error, nsubs)
+	subs := make([]*mqtttest.Conn, nsubs)
+	for i := range subs {
+		c, _ := mqtttest.Connect(b, bk.Addr, packet.V311, &packet.Connect{ClientID: fmt.Sprintf("s%d", i), CleanStart: true})
+		c.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "bench/+", QoS: qos}}})
+		c.Expect(packet.TypeSuback)
+		subs[i] = c
+	}
+	nc, err := net.Dial("tcp", bk.Addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	connect := packet.Connect{Version: packet.V311, ClientID: "pub", CleanStart: true}
+	buf, _ := connect.Append(nil, packet.V311)
+	nc.Write(buf)
+	br := bufio.NewReader(nc)
+	if _, err := io.ReadFull(br, make([]byte, 4)); err != nil {
+		b.Fatal(err)
+	}
+	go io.Copy(io.Discard, br) // PUBACKs
+
+	payload := make([]byte, 64)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(payload)))
+	b.ResetTimer()
+	n := b.N
+	for i, c := range subs {
+		readers[i] = make(chan error, 1)
+		go func() { readers[i] <- drain(c, n, qos) }()
+	}
+	w := bufio.NewWriterSize(nc, 64<<10)
+	for i := range n {
+		p := packet.Publish{Topic: "bench/x", QoS: qos, PacketID: uint16(i%65535 + 1), Payload: payload}
+		out, _ := p.Append(w.AvailableBuffer(), packet.V311)
+		w.Write(out)
+	}
+	w.Flush()
+	for _, r := range readers {
+		if err := <-r; err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(n*nsubs)/b.Elapsed().Seconds(), "deliveries/s")
+}
+
+// drain reads n PUBLISH packets, acknowledging QoS 1.
+func drain(c *mqtttest.Conn, n int, qos byte) error {
+	for range n {
+		p, err := c.Read(mqtttest.DefaultTimeout)
+		if err != nil {
+			return err
+		}
+		if pub, ok := p.(*packet.Publish); ok && qos == 1 {
+			c.Send(&packet.Ack{Kind: packet.TypePuback, PacketID: pub.PacketID})
+		}
+	}
+	return nil
+}

@@ -1,0 +1,288 @@
+package broker
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/midgemq/midge/packet"
+)
+
+const (
+	// readBufferSize is the size of a connection's read buffer. It is kept
+	// small because most connections are idle most of the time.
+	readBufferSize = 1024
+	// keepScratch and keepSpare bound the buffers a connection keeps between
+	// packets; larger ones go back to the garbage collector.
+	keepScratch = 4 << 10
+	keepSpare   = 16 << 10
+	// closeFlushTime is how long a closing connection may take to write what
+	// it still has to say (a CONNACK refusal, a DISCONNECT).
+	closeFlushTime = 2 * time.Second
+)
+
+// conn is one client network connection. One goroutine (serve) reads and
+// handles its packets; output is appended to out and written by a flush
+// goroutine that runs only while out is not empty.
+type conn struct {
+	srv  *Server
+	nc   net.Conn
+	br   *bufio.Reader
+	log  *slog.Logger
+	done chan struct{} // closed when serve has returned and the session is let go
+
+	// Set by serve while handling CONNECT, read-only afterwards (other
+	// goroutines see them through session.mu, which they take first).
+	version   packet.Version
+	info      ClientInfo
+	sess      *session
+	will      *packet.Will
+	keepAlive time.Duration
+
+	// Used only by serve.
+	scratch []byte
+	pub     packet.Publish
+	// gracefulExit is set when the client sent DISCONNECT (no will).
+	gracefulExit bool
+
+	// attached is set once the connection holds its session; from then on
+	// version, info and sess may be read by other goroutines.
+	attached atomic.Bool
+	// stopping is set when another goroutine wants serve to return; see stop.
+	stopping atomic.Bool
+	// stopReason is the reason logged when the server closed the connection.
+	stopReason atomic.Value // string
+
+	// wmu guards the fields below it.
+	wmu      sync.Mutex
+	out      []byte
+	spare    []byte
+	flushing bool
+	closed   bool      // no more output is accepted
+	closeBy  time.Time // when set, writes must end by then
+	flushWG  sync.WaitGroup
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	return &conn{
+		srv:  s,
+		nc:   nc,
+		log:  s.log.With("remote", nc.RemoteAddr().String()),
+		done: make(chan struct{}),
+	}
+}
+
+// serve runs the connection from CONNECT to close.
+func (c *conn) serve() {
+	c.br = bufio.NewReaderSize(c.nc, readBufferSize)
+	err := c.run()
+	c.finish(err)
+}
+
+// run reads and handles packets until the connection ends.
+func (c *conn) run() error {
+	c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.ConnectTimeout))
+	if err := c.connect(); err != nil {
+		return err
+	}
+	for {
+		if c.keepAlive > 0 {
+			// [MQTT-3.1.2-24] A client silent for one and a half keep-alive
+			// periods is disconnected.
+			c.nc.SetReadDeadline(time.Now().Add(c.keepAlive * 3 / 2))
+		} else {
+			c.nc.SetReadDeadline(time.Time{})
+		}
+		if c.stopping.Load() {
+			return errStopped
+		}
+		h, body, err := c.readPacket()
+		if err != nil {
+			return err
+		}
+		if err := c.handle(h, body); err != nil {
+			return err
+		}
+	}
+}
+
+// errStopped ends serve when the server closed the connection.
+var errStopped = errors.New("broker: connection closed by server")
+
+// readPacket reads one whole packet. A PUBLISH or CONNECT body gets its own
+// buffer, since the message keeps it; other packets reuse a scratch buffer.
+func (c *conn) readPacket() (packet.FixedHeader, []byte, error) {
+	h, err := packet.ReadFixedHeader(c.br, c.srv.opts.MaxPacketSize)
+	if err != nil {
+		return h, nil, err
+	}
+	var body []byte
+	if h.Type == packet.TypePublish || h.Type == packet.TypeConnect {
+		body = make([]byte, h.Remaining)
+	} else {
+		if cap(c.scratch) < h.Remaining {
+			c.scratch = make([]byte, h.Remaining)
+		}
+		body = c.scratch[:h.Remaining]
+	}
+	if _, err := io.ReadFull(c.br, body); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return h, nil, err
+	}
+	if cap(c.scratch) > keepScratch {
+		c.scratch = nil
+	}
+	c.srv.counters.bytesIn.Add(int64(h.Remaining + 1 + packet.SizeVarint(h.Remaining)))
+	return h, body, nil
+}
+
+// handle dispatches one packet after CONNECT.
+func (c *conn) handle(h packet.FixedHeader, body []byte) error {
+	switch h.Type {
+	case packet.TypePublish:
+		return c.handlePublish(h, body)
+	case packet.TypePuback, packet.TypePubrec, packet.TypePubrel, packet.TypePubcomp:
+		return c.handleAck(h, body)
+	case packet.TypeSubscribe:
+		return c.handleSubscribe(h, body)
+	case packet.TypeUnsubscribe:
+		return c.handleUnsubscribe(h, body)
+	case packet.TypePingreq:
+		var p packet.Pingreq
+		if err := p.Decode(h, body, c.version); err != nil {
+			return err
+		}
+		c.send(&packet.Pingresp{})
+		return nil
+	case packet.TypeDisconnect:
+		var p packet.Disconnect
+		if err := p.Decode(h, body, c.version); err != nil {
+			return err
+		}
+		// [MQTT-3.14.4-3] A DISCONNECT discards the will, except that a 5.0
+		// client may ask for it to be sent anyway.
+		c.gracefulExit = p.ReasonCode != packet.DisconnectWithWillMessage
+		return io.EOF
+	case packet.TypeConnect:
+		// [MQTT-3.1.0-2] A second CONNECT is a protocol violation.
+		return &packet.ReasonError{Code: packet.ProtocolError, Msg: "second CONNECT"}
+	case packet.TypeAuth:
+		if c.version < packet.V5 {
+			return &packet.ReasonError{Code: packet.MalformedPacket, Msg: "AUTH before MQTT 5.0"}
+		}
+		return &packet.ReasonError{Code: packet.ProtocolError, Msg: "AUTH without an authentication method"}
+	default:
+		return &packet.ReasonError{Code: packet.ProtocolError, Msg: "unexpected " + h.Type.String() + " from a client"}
+	}
+}
+
+// finish closes the connection after serve's loop has ended: it tells a 5.0
+// client why, lets the session go, publishes the will when the connection
+// ended without DISCONNECT [MQTT-3.1.2-8], and waits for output to drain.
+func (c *conn) finish(err error) {
+	var re *packet.ReasonError
+	if errors.As(err, &re) {
+		if re.Code == packet.PacketTooLarge {
+			c.srv.drop(DropPacketTooLarge, c.info.ClientID)
+		}
+		if c.sess != nil && c.version == packet.V5 {
+			// [MQTT-4.13.1-1] Tell a 5.0 client which rule it broke.
+			c.send(&packet.Disconnect{ReasonCode: re.Code})
+		}
+	}
+	if c.sess == nil && errors.Is(err, os.ErrDeadlineExceeded) && !c.stopping.Load() {
+		c.srv.drop(DropConnectTimeout, "")
+	}
+	c.wmu.Lock()
+	c.closed = true
+	if c.closeBy.IsZero() {
+		c.closeBy = time.Now().Add(closeFlushTime)
+	}
+	c.wmu.Unlock()
+	c.flushWG.Wait()
+	c.nc.Close()
+
+	if c.sess != nil {
+		will := c.will
+		if c.gracefulExit {
+			will = nil
+		}
+		c.srv.detach(c.sess, c)
+		if will != nil {
+			c.publishWill(will)
+		}
+		reason := "client disconnected"
+		if r, ok := c.stopReason.Load().(string); ok {
+			reason = r
+		} else if !c.gracefulExit {
+			reason = describeEnd(err)
+		}
+		c.log.Info("client disconnected", "reason", reason)
+		c.srv.observe(event{kind: eventDisconnect, info: c.info, err: endErr(c.gracefulExit, err)})
+	} else if logDebug(c.log) {
+		c.log.Debug("connection closed before CONNECT completed", "err", err)
+	}
+	close(c.done)
+}
+
+func endErr(graceful bool, err error) error {
+	if graceful {
+		return nil
+	}
+	return err
+}
+
+// describeEnd turns the error that ended a connection into a short reason.
+func describeEnd(err error) string {
+	var re *packet.ReasonError
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return "keep-alive timeout"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed by client"
+	case errors.As(err, &re):
+		return re.Error()
+	case err == nil:
+		return "closed"
+	}
+	return err.Error()
+}
+
+// stop asks serve to end. The reading goroutine is woken by a past read
+// deadline; output already queued still gets until closeFlushTime.
+func (c *conn) stop(reason string) {
+	c.stopReason.Store(reason)
+	c.wmu.Lock()
+	if c.closeBy.IsZero() {
+		c.closeBy = time.Now().Add(closeFlushTime)
+	}
+	c.wmu.Unlock()
+	// Set the flag before the deadline: serve sets its deadline, then checks
+	// the flag, so one of the two always wins.
+	c.stopping.Store(true)
+	c.nc.SetReadDeadline(time.Unix(1, 0))
+}
+
+// takeover ends the connection because a new connection took its session.
+func (c *conn) takeover() {
+	if c.version == packet.V5 {
+		c.send(&packet.Disconnect{ReasonCode: packet.SessionTakenOver}) // [MQTT-3.1.4-3]
+	}
+	c.stop("session taken over")
+}
+
+// serverClose ends the connection because the server shuts down.
+func (c *conn) serverClose() {
+	if c.attached.Load() && c.version == packet.V5 {
+		c.send(&packet.Disconnect{ReasonCode: packet.ServerShuttingDown})
+	}
+	c.stop("server shutting down")
+}

@@ -1,0 +1,170 @@
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/midgemq/midge/packet"
+	"github.com/midgemq/midge/topic"
+)
+
+// connect reads and handles the CONNECT packet. On success the connection
+// holds its session and the CONNACK is on its way.
+func (c *conn) connect() error {
+	h, err := packet.ReadFixedHeader(c.br, c.srv.opts.MaxPacketSize)
+	if err != nil {
+		return err
+	}
+	if h.Type != packet.TypeConnect {
+		// [MQTT-3.1.0-1] The first packet must be CONNECT.
+		return &packet.ReasonError{Code: packet.ProtocolError, Msg: "first packet is " + h.Type.String() + ", not CONNECT"}
+	}
+	body := make([]byte, h.Remaining)
+	if _, err := io.ReadFull(c.br, body); err != nil {
+		return err
+	}
+	var p packet.Connect
+	if err := p.Decode(h, body, 0); err != nil {
+		var re *packet.ReasonError
+		if errors.As(err, &re) && re.Code == packet.UnsupportedProtocolVersion {
+			// [MQTT-3.1.2-2] Answer an unknown protocol level with CONNACK
+			// 0x01 (3.1.1 encoding, which every version can read), then close.
+			c.version = packet.V311
+			c.send(&packet.Connack{ReasonCode: packet.UnsupportedProtocolVersion})
+		}
+		return err
+	}
+	c.version = p.Version
+	c.srv.counters.bytesIn.Add(int64(h.Remaining + 1 + packet.SizeVarint(h.Remaining)))
+	return c.accept(&p)
+}
+
+// refuse answers CONNECT with a failure reason code; the caller then closes
+// the connection [MQTT-3.2.2-5].
+func (c *conn) refuse(code packet.ReasonCode, why string) error {
+	c.send(&packet.Connack{ReasonCode: code})
+	c.log.Info("connection refused", "client_id", c.info.ClientID, "username", c.info.Username,
+		"reason_code", code.String(), "reason", why)
+	return &packet.ReasonError{Code: code, Msg: why}
+}
+
+// accept decides a decoded CONNECT: client id, authentication, will, then
+// the session, and answers CONNACK.
+func (c *conn) accept(p *packet.Connect) error {
+	c.info = ClientInfo{ClientID: p.ClientID, Username: p.Username, Remote: c.nc.RemoteAddr(), Version: p.Version}
+	var connack packet.Connack
+
+	persistent := !p.CleanStart
+	if p.Version == packet.V5 {
+		// In 5.0 Clean Start only says how the session begins; the session
+		// outlives the connection when Session Expiry Interval is not 0.
+		persistent = p.Properties.SessionExpiryInterval > 0
+	}
+
+	if p.ClientID == "" {
+		switch {
+		case p.Version == packet.V31:
+			// 3.1 requires a client identifier of 1 to 23 characters.
+			return c.refuse(packet.ClientIdentifierNotValid, "empty client identifier in MQTT 3.1")
+		case p.Version == packet.V311 && !p.CleanStart:
+			// [MQTT-3.1.3-8] An empty id is only allowed with Clean Session.
+			return c.refuse(packet.ClientIdentifierNotValid, "empty client identifier without clean session")
+		}
+		// [MQTT-3.1.3-6] Assign a unique client identifier.
+		c.info.ClientID = newClientID()
+		if p.Version == packet.V5 {
+			connack.Properties.AssignedClientIdentifier = c.info.ClientID // [MQTT-3.2.2-16]
+		}
+	}
+	c.log = c.log.With("client_id", c.info.ClientID)
+
+	if a := c.srv.opts.Authenticator; a != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), c.srv.opts.ConnectTimeout)
+		err := a.Authenticate(ctx, &c.info, passwordOf(p))
+		cancel()
+		if err != nil {
+			code := packet.NotAuthorized
+			var re *packet.ReasonError
+			if errors.As(err, &re) {
+				code = re.Code
+			}
+			return c.refuse(code, "authentication failed")
+		}
+	}
+
+	if w := p.Will; w != nil {
+		if err := topic.ValidateName(w.Topic); err != nil {
+			return c.refuse(packet.TopicNameInvalid, "invalid will topic")
+		}
+		if !c.authorize(ActionPublish, w.Topic) {
+			return c.refuse(packet.NotAuthorized, "will topic not authorized")
+		}
+		c.will = w
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), c.srv.opts.ConnectTimeout)
+	err := c.srv.opts.Registry.Claim(ctx, c.info.ClientID)
+	cancel()
+	if err != nil {
+		c.log.Warn("client id claim failed", "err", err)
+		return c.refuse(packet.ServerUnavailable, "client id claim failed")
+	}
+	sess, present := c.srv.attach(c, c.info.ClientID, p.CleanStart, persistent)
+	c.sess = sess
+	c.attached.Store(true)
+	c.keepAlive = time.Duration(p.KeepAlive) * time.Second
+	// [MQTT-3.2.2-1] [MQTT-3.2.2-2] Session Present is set only when an
+	// existing session is resumed.
+	connack.SessionPresent = present
+	c.send(&connack)
+	c.log.Info("client connected", "version", p.Version.String(), "username", c.info.Username,
+		"clean_start", p.CleanStart, "keep_alive", p.KeepAlive, "session_present", present)
+	c.srv.observe(event{kind: eventConnect, info: c.info})
+	sess.resume()
+	return nil
+}
+
+func passwordOf(p *packet.Connect) []byte {
+	if !p.PasswordFlag {
+		return nil
+	}
+	return p.Password
+}
+
+// newClientID makes an identifier for a client that sent none.
+func newClientID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return "midge-" + hex.EncodeToString(b[:])
+}
+
+// authorize asks the Authorizer, if any, whether this client may do a.
+func (c *conn) authorize(a Action, t string) bool {
+	az := c.srv.opts.Authorizer
+	if az == nil {
+		return true
+	}
+	return az.Authorize(context.Background(), &c.info, a, t)
+}
+
+// publishWill publishes the connection's will message [MQTT-3.1.2-8].
+func (c *conn) publishWill(w *packet.Will) {
+	msg := &Message{
+		ID:        c.srv.seq.next(),
+		Topic:     w.Topic,
+		Payload:   w.Payload,
+		QoS:       w.QoS,
+		Retain:    w.Retain, // [MQTT-3.1.2-17]
+		Publisher: c.info.ClientID,
+	}
+	if c.version == packet.V5 {
+		msg.Properties = forwardProperties(&w.Properties)
+	}
+	c.srv.counters.msgsIn.Add(1)
+	c.srv.router.Publish(msg, nil)
+	c.srv.observe(event{kind: eventPublish, msg: msg, info: c.info})
+}

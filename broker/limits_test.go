@@ -1,0 +1,169 @@
+package broker_test
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/midgemq/midge/broker"
+	"github.com/midgemq/midge/internal/mqtttest"
+	"github.com/midgemq/midge/internal/testbroker"
+	"github.com/midgemq/midge/packet"
+)
+
+// TestMaxPacketSize closes a connection whose packet is over MaxPacketSize
+// before reading its body, and counts it.
+func TestMaxPacketSize(t *testing.T) {
+	b := testbroker.Start(t, broker.Options{MaxPacketSize: 1024})
+	c, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "big", CleanStart: true})
+	c.Send(&packet.Publish{Topic: "t", Payload: make([]byte, 900)})
+	c.Send(&packet.Pingreq{})
+	c.Expect(packet.TypePingresp)
+	// Only the fixed header of the oversized packet is sent: the broker must
+	// not wait for the body.
+	c.SendRaw([]byte{0x30, 0x80, 0x80, 0x04})
+	c.ExpectClosed(2 * time.Second)
+	testbroker.Eventually(t, 2*time.Second, func() error {
+		if n := b.Stats().Dropped["packet_too_large"]; n != 1 {
+			return fmt.Errorf("packet_too_large = %d", n)
+		}
+		return nil
+	})
+}
+
+// TestMaxConnections refuses the connection over the limit and counts it.
+func TestMaxConnections(t *testing.T) {
+	b := testbroker.Start(t, broker.Options{MaxConnections: 2})
+	mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "a", CleanStart: true})
+	mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "b", CleanStart: true})
+	c := mqtttest.Dial(t, b.Addr, packet.V311)
+	c.ExpectClosed(2 * time.Second)
+	if n := b.Stats().Dropped["max_connections"]; n != 1 {
+		t.Fatalf("max_connections drops = %d", n)
+	}
+}
+
+// TestMaxInflight holds back deliveries beyond the inflight window until the
+// client acknowledges.
+func TestMaxInflight(t *testing.T) {
+	b := testbroker.Start(t, broker.Options{MaxInflight: 2})
+	sub, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "sub", CleanStart: true})
+	sub.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "w", QoS: 1}}})
+	sub.Expect(packet.TypeSuback)
+	pub, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "pub", CleanStart: true})
+	for i := range 5 {
+		pub.Send(&packet.Publish{Topic: "w", QoS: 1, PacketID: uint16(i + 1), Payload: []byte{byte('0' + i)}})
+		pub.Expect(packet.TypePuback)
+	}
+	p1 := sub.Expect(packet.TypePublish).(*packet.Publish)
+	p2 := sub.Expect(packet.TypePublish).(*packet.Publish)
+	sub.ExpectNothing(200 * time.Millisecond)
+	sub.Send(&packet.Ack{Kind: packet.TypePuback, PacketID: p1.PacketID})
+	p3 := sub.Expect(packet.TypePublish).(*packet.Publish)
+	sub.ExpectNothing(200 * time.Millisecond)
+	if got := string(p1.Payload) + string(p2.Payload) + string(p3.Payload); got != "012" {
+		t.Fatalf("order %q", got)
+	}
+}
+
+// TestMaxQueued drops QoS 1 messages for an offline session beyond
+// MaxQueued, counts the drops, and keeps the rest.
+func TestMaxQueued(t *testing.T) {
+	b := testbroker.Start(t, broker.Options{MaxQueued: 3})
+	sub, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "away"})
+	sub.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "q", QoS: 1}}})
+	sub.Expect(packet.TypeSuback)
+	sub.Send(&packet.Disconnect{})
+	sub.ExpectClosed(2 * time.Second)
+
+	pub, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "pub", CleanStart: true})
+	for i := range 5 {
+		pub.Send(&packet.Publish{Topic: "q", QoS: 1, PacketID: uint16(i + 1), Payload: []byte{byte('0' + i)}})
+		pub.Expect(packet.TypePuback)
+	}
+	if n := b.Stats().Dropped["queue_full"]; n != 2 {
+		t.Fatalf("queue_full drops = %d, want 2", n)
+	}
+	back, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "away"})
+	var got strings.Builder
+	for range 3 {
+		p := back.Expect(packet.TypePublish).(*packet.Publish)
+		got.Write(p.Payload)
+		back.Send(&packet.Ack{Kind: packet.TypePuback, PacketID: p.PacketID})
+	}
+	back.ExpectNothing(200 * time.Millisecond)
+	if got.String() != "012" {
+		t.Fatalf("kept %q, want the first three", got.String())
+	}
+}
+
+// TestSlowReaderQoS0 floods a subscriber that never reads: QoS 0 messages
+// beyond MaxOutputBytes are dropped and counted, the publisher is never
+// blocked, and other subscribers get everything.
+func TestSlowReaderQoS0(t *testing.T) {
+	b := testbroker.Start(t, broker.Options{MaxOutputBytes: 256 << 10})
+	// A raw socket with a tiny receive buffer that is never read.
+	nc, err := net.Dial("tcp", b.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.(*net.TCPConn).SetReadBuffer(4096)
+	raw := packet.Connect{Version: packet.V311, ClientID: "stuck", CleanStart: true}
+	buf, _ := raw.Append(nil, packet.V311)
+	sub := packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "flood"}}}
+	buf, _ = sub.Append(buf, packet.V311)
+	nc.Write(buf)
+
+	fast, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "fast", CleanStart: true})
+	fast.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "flood"}}})
+	fast.Expect(packet.TypeSuback)
+	testbroker.Eventually(t, 2*time.Second, func() error {
+		if b.Stats().Subscriptions != 2 {
+			return errNotYet
+		}
+		return nil
+	})
+
+	const n = 2000
+	// The fast subscriber reads while the flood goes on; the publisher
+	// sends in bursts of 20 that fit its output bound, so only the stuck
+	// subscriber can fall behind.
+	var read atomic.Int64
+	done := make(chan error, 1)
+	go func() {
+		for i := range n {
+			if _, err := fast.Read(5 * time.Second); err != nil {
+				done <- fmt.Errorf("fast subscriber got %d of %d: %w", i, n, err)
+				return
+			}
+			read.Add(1)
+		}
+		done <- nil
+	}()
+	pub, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "pub", CleanStart: true})
+	payload := make([]byte, 4096) // 8 MB in all, more than socket buffers hold
+	for i := range n {
+		pub.Send(&packet.Publish{Topic: "flood", Payload: payload})
+		if i%20 == 19 {
+			testbroker.Eventually(t, 5*time.Second, func() error {
+				if read.Load() < int64(i+1) {
+					return errNotYet
+				}
+				return nil
+			})
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if d := b.Stats().Dropped["output_full"]; d > int64(n) {
+		t.Fatalf("%d output_full drops: the fast subscriber lost messages too", d)
+	}
+	if d := b.Stats().Dropped["output_full"]; d == 0 {
+		t.Fatal("no output_full drops counted for a subscriber that never reads")
+	}
+}

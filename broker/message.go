@@ -1,0 +1,69 @@
+package broker
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/midgemq/midge/packet"
+)
+
+// MsgID identifies a message across the broker: Node is the node that
+// accepted it (0 on a single node) and Seq a number that node never reuses
+// while it runs.
+type MsgID struct {
+	Node uint32
+	Seq  uint64
+}
+
+// Message is an application message as the broker routes it. A Message is
+// immutable once published: every delivery shares it, so nothing may modify
+// it, its Payload or its Properties after Router.Publish.
+type Message struct {
+	ID      MsgID
+	Topic   string
+	Payload []byte
+	QoS     byte
+	Retain  bool
+
+	// Publisher is the client id of the session that published the message;
+	// empty for messages the broker makes itself.
+	Publisher string
+
+	// Properties are the MQTT 5.0 properties forwarded to subscribers
+	// (payload format, content type, response topic, correlation data, user
+	// properties). Nil means none.
+	Properties *packet.Properties
+
+	// Expiry is the deadline after which the message is no longer delivered.
+	// The zero time means never.
+	Expiry time.Time
+}
+
+// forwardProperties copies the properties of an incoming PUBLISH that travel
+// with the message to its subscribers. It returns nil when there are none,
+// so that a 3.1.1 message costs nothing.
+func forwardProperties(p *packet.Properties) *packet.Properties {
+	if !p.HasPayloadFormatIndicator && p.ContentType == "" && p.ResponseTopic == "" &&
+		p.CorrelationData == nil && len(p.UserProperties) == 0 && !p.HasMessageExpiryInterval {
+		return nil
+	}
+	return &packet.Properties{
+		PayloadFormatIndicator:    p.PayloadFormatIndicator,
+		HasPayloadFormatIndicator: p.HasPayloadFormatIndicator,
+		MessageExpiryInterval:     p.MessageExpiryInterval,
+		HasMessageExpiryInterval:  p.HasMessageExpiryInterval,
+		ContentType:               p.ContentType,
+		ResponseTopic:             p.ResponseTopic,
+		CorrelationData:           p.CorrelationData,
+		UserProperties:            p.UserProperties,
+	}
+}
+
+// msgSeq hands out message ids on this node.
+type msgSeq struct {
+	n atomic.Uint64
+}
+
+func (q *msgSeq) next() MsgID {
+	return MsgID{Seq: q.n.Add(1)}
+}

@@ -1,0 +1,152 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/midgemq/midge/store"
+	"github.com/midgemq/midge/store/memory"
+)
+
+// Defaults for Options. Each bound has a safe default; see the field docs.
+const (
+	DefaultMaxPacketSize  = 1 << 20
+	DefaultMaxInflight    = 32
+	DefaultMaxQueued      = 1000
+	DefaultMaxConnections = 10000
+	DefaultConnectTimeout = 10 * time.Second
+	DefaultWriteTimeout   = 30 * time.Second
+	DefaultMaxOutputBytes = 4 << 20
+)
+
+// Options configure a Server. The zero value is valid: EnsureDefaults fills
+// every unset field with its default.
+type Options struct {
+	// Logger receives the server's logs. Nil means slog.Default().
+	Logger *slog.Logger
+
+	// MaxPacketSize is the largest MQTT packet, in bytes and including the
+	// fixed header, that a client may send. A larger packet closes the
+	// connection before its body is read. The default is 1 MiB; the
+	// protocol's own bound is 268435460.
+	MaxPacketSize int
+
+	// MaxInflight is how many QoS 1 and 2 messages a session may have sent to
+	// its client and not yet had acknowledged. Further messages wait in the
+	// session's queue. The default is 32.
+	MaxInflight int
+
+	// MaxQueued is how many QoS 1 and 2 messages a session may hold waiting
+	// for its client (while offline, or while the inflight window is full).
+	// A message that finds the queue full is dropped, counted and logged.
+	// The default is 1000.
+	MaxQueued int
+
+	// MaxConnections is how many client connections the server holds at once.
+	// A connection over the limit is closed at once, counted and logged. The
+	// default is 10000; a negative value means no limit.
+	MaxConnections int
+
+	// ConnectTimeout is how long a new connection may take to send its
+	// CONNECT packet before it is closed. The default is 10s.
+	ConnectTimeout time.Duration
+
+	// WriteTimeout is how long a write to a client may block before the
+	// connection is considered dead and closed. The default is 30s.
+	WriteTimeout time.Duration
+
+	// MaxOutputBytes bounds the bytes waiting to be written to one client.
+	// QoS 0 messages that would exceed it are dropped and counted; QoS 1 and
+	// 2 messages are held back by the inflight window instead. The default
+	// is 4 MiB.
+	MaxOutputBytes int
+
+	// Authenticator decides whether a client may connect. Nil lets every
+	// client in.
+	Authenticator Authenticator
+
+	// Authorizer decides what a connected client may publish and subscribe
+	// to. Nil allows everything.
+	Authorizer Authorizer
+
+	// Store keeps persistent sessions and retained messages. Nil means a new
+	// in-memory store; pass the same store to a later Server to carry them
+	// over.
+	Store store.Store
+
+	// Registry decides which connection may hold a client id. Nil means the
+	// single-node registry, which always agrees.
+	Registry SessionRegistry
+
+	// Observers receive events after the broker has decided them (connects,
+	// disconnects, publishes, drops). Each value is checked for the observer
+	// interfaces in observer.go; one that implements none is refused by
+	// Validate.
+	Observers []any
+}
+
+// EnsureDefaults sets every zero field of o to its default.
+func (o *Options) EnsureDefaults() {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Store == nil {
+		o.Store = memory.New()
+	}
+	if o.Registry == nil {
+		o.Registry = localRegistry{}
+	}
+	if o.MaxPacketSize == 0 {
+		o.MaxPacketSize = DefaultMaxPacketSize
+	}
+	if o.MaxInflight == 0 {
+		o.MaxInflight = DefaultMaxInflight
+	}
+	if o.MaxQueued == 0 {
+		o.MaxQueued = DefaultMaxQueued
+	}
+	if o.MaxConnections == 0 {
+		o.MaxConnections = DefaultMaxConnections
+	}
+	if o.ConnectTimeout == 0 {
+		o.ConnectTimeout = DefaultConnectTimeout
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.MaxOutputBytes == 0 {
+		o.MaxOutputBytes = DefaultMaxOutputBytes
+	}
+}
+
+// Validate reports the first field of o that holds an impossible value.
+// Call it after EnsureDefaults.
+func (o *Options) Validate() error {
+	var errs []error
+	if o.MaxPacketSize < 16 || o.MaxPacketSize > 268435460 {
+		errs = append(errs, fmt.Errorf("broker: MaxPacketSize %d out of range 16..268435460", o.MaxPacketSize))
+	}
+	if o.MaxInflight < 1 || o.MaxInflight > 65535 {
+		errs = append(errs, fmt.Errorf("broker: MaxInflight %d out of range 1..65535", o.MaxInflight))
+	}
+	if o.MaxQueued < 0 {
+		errs = append(errs, fmt.Errorf("broker: MaxQueued %d is negative", o.MaxQueued))
+	}
+	if o.ConnectTimeout < 0 {
+		errs = append(errs, fmt.Errorf("broker: ConnectTimeout %s is negative", o.ConnectTimeout))
+	}
+	if o.WriteTimeout < 0 {
+		errs = append(errs, fmt.Errorf("broker: WriteTimeout %s is negative", o.WriteTimeout))
+	}
+	if o.MaxOutputBytes < 0 {
+		errs = append(errs, fmt.Errorf("broker: MaxOutputBytes %d is negative", o.MaxOutputBytes))
+	}
+	for i, ob := range o.Observers {
+		if !isObserver(ob) {
+			errs = append(errs, fmt.Errorf("broker: Observers[%d] (%T) implements no observer interface", i, ob))
+		}
+	}
+	return errors.Join(errs...)
+}

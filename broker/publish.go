@@ -1,0 +1,118 @@
+package broker
+
+import (
+	"github.com/midgemq/midge/packet"
+	"github.com/midgemq/midge/topic"
+)
+
+// handlePublish handles a PUBLISH from the client: it checks the topic and
+// the permission, routes the message, and acknowledges it as its QoS asks.
+func (c *conn) handlePublish(h packet.FixedHeader, body []byte) error {
+	p := &c.pub
+	if err := p.Decode(h, body, c.version); err != nil {
+		return err
+	}
+	if p.Properties.HasTopicAlias {
+		// Midge announces no Topic Alias Maximum, so any alias is invalid
+		// [MQTT-3.3.2-9].
+		return &packet.ReasonError{Code: packet.TopicAliasInvalid, Msg: "topic alias not allowed"}
+	}
+	if err := topic.ValidateName(p.Topic); err != nil {
+		// [MQTT-3.3.2-2] A topic name must not contain wildcards.
+		return &packet.ReasonError{Code: packet.TopicNameInvalid, Msg: err.Error()}
+	}
+	c.srv.counters.msgsIn.Add(1)
+	if logDebug(c.log) {
+		c.log.Debug("publish received", "topic", p.Topic, "qos", p.QoS, "retain", p.Retain, "packet_id", p.PacketID)
+	}
+
+	if !c.authorize(ActionPublish, p.Topic) {
+		c.log.Info("publish denied", "topic", p.Topic)
+		// 3.1.1 has no way to refuse a PUBLISH: it is acknowledged and
+		// dropped. 5.0 says why in the acknowledgement.
+		switch p.QoS {
+		case 1:
+			c.sendAck(packet.TypePuback, p.PacketID, packet.NotAuthorized)
+		case 2:
+			c.sendAck(packet.TypePubrec, p.PacketID, packet.NotAuthorized)
+		}
+		return nil
+	}
+
+	msg := &Message{
+		ID:        c.srv.seq.next(),
+		Topic:     p.Topic,
+		Payload:   p.Payload, // the body buffer is the message's own
+		QoS:       p.QoS,
+		Retain:    p.Retain,
+		Publisher: c.info.ClientID,
+	}
+	if c.version == packet.V5 {
+		msg.Properties = forwardProperties(&p.Properties)
+	}
+	id := p.PacketID
+	switch p.QoS {
+	case 0:
+		c.srv.router.Publish(msg, nil)
+	case 1:
+		// [MQTT-4.3.2-2] PUBACK once the message is taken over.
+		c.srv.router.Publish(msg, func(err error) {
+			c.sendAck(packet.TypePuback, id, ackCode(err))
+		})
+	case 2:
+		if !c.sess.receiveQoS2(id) {
+			// A re-sent PUBLISH whose PUBREL has not come yet: answer PUBREC
+			// again, deliver nothing [MQTT-4.3.3-9].
+			c.sendAck(packet.TypePubrec, id, packet.Success)
+			return nil
+		}
+		c.srv.router.Publish(msg, func(err error) {
+			c.sendAck(packet.TypePubrec, id, ackCode(err))
+		})
+	}
+	c.srv.observe(event{kind: eventPublish, msg: msg, info: c.info})
+	return nil
+}
+
+// ackCode is the reason code acknowledging a message whose routing ended
+// with err.
+func ackCode(err error) packet.ReasonCode {
+	if err == nil {
+		return packet.Success
+	}
+	return packet.ImplementationSpecificError
+}
+
+// handleAck handles PUBACK, PUBREC, PUBREL and PUBCOMP from the client.
+func (c *conn) handleAck(h packet.FixedHeader, body []byte) error {
+	var a packet.Ack
+	if err := a.Decode(h, body, c.version); err != nil {
+		return err
+	}
+	switch a.Kind {
+	case packet.TypePuback:
+		c.sess.puback(a.PacketID)
+	case packet.TypePubrec:
+		if a.ReasonCode.IsError() {
+			// A 5.0 client that refuses a QoS 2 message in PUBREC ends its
+			// delivery there: no PUBREL follows.
+			c.sess.forget(a.PacketID)
+			return nil
+		}
+		code := packet.Success
+		if !c.sess.pubrec(a.PacketID) {
+			code = packet.PacketIdentifierNotFound
+		}
+		c.sendAck(packet.TypePubrel, a.PacketID, code)
+	case packet.TypePubrel:
+		code := packet.Success
+		if !c.sess.release(a.PacketID) {
+			code = packet.PacketIdentifierNotFound
+		}
+		// [MQTT-4.3.3-11] Answer PUBREL with PUBCOMP, known id or not.
+		c.sendAck(packet.TypePubcomp, a.PacketID, code)
+	case packet.TypePubcomp:
+		c.sess.pubcomp(a.PacketID)
+	}
+	return nil
+}

@@ -1,0 +1,94 @@
+package broker_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/midgemq/midge/broker"
+	"github.com/midgemq/midge/internal/mqtttest"
+	"github.com/midgemq/midge/internal/testbroker"
+	"github.com/midgemq/midge/packet"
+	"github.com/midgemq/midge/store/memory"
+)
+
+// TestStateCarriedByStore shuts a server down and starts another on the same
+// store: persistent sessions (subscriptions, queued and inflight messages,
+// QoS 2 state) and retained messages come back.
+func TestStateCarriedByStore(t *testing.T) {
+	st := memory.New()
+	b1 := testbroker.Start(t, broker.Options{Store: st})
+
+	sub, _ := mqtttest.Connect(t, b1.Addr, packet.V311, &packet.Connect{ClientID: "keeper"})
+	sub.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "inbox/#", QoS: 1}}})
+	sub.Expect(packet.TypeSuback)
+	pub, _ := mqtttest.Connect(t, b1.Addr, packet.V311, &packet.Connect{ClientID: "pub"})
+	pub.Send(&packet.Publish{Topic: "inbox/1", QoS: 1, PacketID: 1, Payload: []byte("inflight")})
+	pub.Expect(packet.TypePuback)
+	if p := sub.Expect(packet.TypePublish).(*packet.Publish); string(p.Payload) != "inflight" {
+		t.Fatalf("got %q", p.Payload)
+	}
+	sub.Close() // unacknowledged: stays in flight
+	// Wait until the broker has seen the connection go, so that the next
+	// message is queued rather than sent.
+	testbroker.Eventually(t, 2*time.Second, func() error {
+		if b1.Stats().ConnectionsCurrent != 1 {
+			return errNotYet
+		}
+		return nil
+	})
+	pub.Send(&packet.Publish{Topic: "inbox/2", QoS: 1, PacketID: 2, Payload: []byte("queued")})
+	pub.Expect(packet.TypePuback)
+	pub.Send(&packet.Publish{Topic: "config", QoS: 0, Retain: true, Payload: []byte("kept")})
+	// A QoS 2 message received but not yet released.
+	pub.Send(&packet.Publish{Topic: "inbox/3", QoS: 2, PacketID: 9, Payload: []byte("exactly once")})
+	pub.Expect(packet.TypePubrec)
+	testbroker.Eventually(t, 2*time.Second, func() error {
+		if b1.Stats().Retained != 1 {
+			return errNotYet
+		}
+		return nil
+	})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := b1.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	b2 := testbroker.Start(t, broker.Options{Store: st})
+	back, ack := mqtttest.Connect(t, b2.Addr, packet.V311, &packet.Connect{ClientID: "keeper"})
+	if !ack.SessionPresent {
+		t.Fatal("session not present after restart")
+	}
+	want := []struct {
+		payload string
+		dup     bool
+	}{{"inflight", true}, {"queued", false}, {"exactly once", false}}
+	for _, w := range want {
+		p := back.Expect(packet.TypePublish).(*packet.Publish)
+		if string(p.Payload) != w.payload || p.Dup != w.dup {
+			t.Fatalf("got %q dup=%v, want %q dup=%v", p.Payload, p.Dup, w.payload, w.dup)
+		}
+		back.Send(&packet.Ack{Kind: packet.TypePuback, PacketID: p.PacketID})
+	}
+
+	// The publisher's unreleased QoS 2 id is still known: a re-sent PUBLISH
+	// is not delivered twice.
+	pub2, ack := mqtttest.Connect(t, b2.Addr, packet.V311, &packet.Connect{ClientID: "pub"})
+	if !ack.SessionPresent {
+		t.Fatal("publisher session not present")
+	}
+	pub2.Send(&packet.Publish{Topic: "inbox/3", QoS: 2, PacketID: 9, Dup: true, Payload: []byte("exactly once")})
+	pub2.Expect(packet.TypePubrec)
+	pub2.Send(&packet.Ack{Kind: packet.TypePubrel, PacketID: 9})
+	pub2.Expect(packet.TypePubcomp)
+	back.ExpectNothing(200 * time.Millisecond)
+
+	r, _ := mqtttest.Connect(t, b2.Addr, packet.V311, &packet.Connect{ClientID: "reader", CleanStart: true})
+	r.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "config"}}})
+	r.Expect(packet.TypeSuback)
+	if p := r.Expect(packet.TypePublish).(*packet.Publish); string(p.Payload) != "kept" || !p.Retain {
+		t.Fatalf("retained after restart %+v", p)
+	}
+}

@@ -1,0 +1,173 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+
+	"github.com/midgemq/midge/store"
+	"github.com/midgemq/midge/topic"
+)
+
+// Router moves messages from publishers to subscribers. It is the one seam
+// between sessions and the subscription index: a cluster implements it by
+// forwarding to other nodes, a single node by matching its local index.
+type Router interface {
+	// Subscribe adds or replaces sub.
+	Subscribe(sub topic.Subscription) error
+	// Unsubscribe removes clientID's subscription to filter and reports
+	// whether it existed.
+	Unsubscribe(clientID, filter string) (bool, error)
+	// Publish routes msg to every matching subscription and, when msg.Retain
+	// is set, updates the retained messages. It calls done, if not nil, once
+	// msg is in every subscriber's session (and stored, where the store is
+	// durable); a PUBACK or PUBREC waits for done, not for Publish to return.
+	Publish(msg *Message, done func(error))
+	// Retained calls fn for each retained message matching filter until fn
+	// returns false.
+	Retained(filter string, fn func(*Message) bool)
+}
+
+// Outcome is what a Deliverer did with a message.
+type Outcome byte
+
+// The outcomes of a delivery.
+const (
+	// Accepted means the message was written to the client or put in its
+	// inflight window.
+	Accepted Outcome = iota
+	// Queued means the message waits in the session's queue.
+	Queued
+	// Refused means the session did not take the message: it is unknown, its
+	// queue is full, or (for a shared subscription) it cannot send now.
+	Refused
+)
+
+// Delivery says how one session receives one message: the subscription
+// options merged over the client's matching subscriptions.
+type Delivery struct {
+	QoS               byte
+	RetainAsPublished bool
+	Identifiers       []uint32
+	// Shared means the message comes through a shared subscription: a session
+	// that cannot send it now refuses it so that another member may.
+	Shared bool
+	// Retained means the message is a retained message sent because of a
+	// new subscription; it goes out with RETAIN set [MQTT-3.3.1-8].
+	Retained bool
+}
+
+// Deliverer hands messages to sessions. Sessions are addressed by client id,
+// never by pointer, so that a session may live on another node.
+type Deliverer interface {
+	Deliver(clientID string, msg *Message, d Delivery) Outcome
+}
+
+// localRouter is the Router of a single node.
+type localRouter struct {
+	index    *topic.Index
+	retained *topic.Retained[*Message]
+	deliver  Deliverer
+	store    store.Retained
+	scratch  sync.Pool // *matchScratch
+}
+
+// matchScratch is reused across Publish calls so that matching does not
+// allocate.
+type matchScratch struct {
+	res  topic.Result
+	dels []topic.Delivery
+}
+
+func newLocalRouter(s *Server, st store.Retained) *localRouter {
+	r := &localRouter{index: s.index, retained: s.retained, deliver: s, store: st}
+	r.scratch.New = func() any { return new(matchScratch) }
+	return r
+}
+
+func (r *localRouter) Subscribe(sub topic.Subscription) error {
+	r.index.Add(sub)
+	return nil
+}
+
+func (r *localRouter) Unsubscribe(clientID, filter string) (bool, error) {
+	removed, _ := r.index.Remove(clientID, filter)
+	return removed, nil
+}
+
+func (r *localRouter) Publish(msg *Message, done func(error)) {
+	var err error
+	if msg.Retain {
+		err = r.retain(msg)
+	}
+	s := r.scratch.Get().(*matchScratch)
+	r.index.Match(msg.Topic, &s.res)
+	s.dels = s.res.Deliveries(msg.Publisher, s.dels[:0])
+	for i := range s.dels {
+		d := &s.dels[i]
+		r.deliver.Deliver(d.ClientID, msg, Delivery{QoS: d.QoS, RetainAsPublished: d.RetainAsPublished, Identifiers: d.Identifiers})
+	}
+	for _, g := range s.res.Groups {
+		r.deliverShared(g, msg)
+	}
+	clear(s.dels)
+	s.res.Reset()
+	r.scratch.Put(s)
+	if done != nil {
+		done(err)
+	}
+}
+
+// retain updates the retained message of msg's topic in the index and the
+// store. A retained message with an empty payload clears the topic's
+// retained message and is itself not kept [MQTT-3.3.1-10] [MQTT-3.3.1-11].
+func (r *localRouter) retain(msg *Message) error {
+	ctx := context.Background()
+	if len(msg.Payload) == 0 {
+		if r.retained.Delete(msg.Topic) {
+			return r.store.DeleteRetained(ctx, msg.Topic)
+		}
+		return nil
+	}
+	r.retained.Set(msg.Topic, msg)
+	b, err := json.Marshal(msg)
+	if err != nil {
+		return err
+	}
+	return r.store.SetRetained(ctx, msg.Topic, b)
+}
+
+// deliverShared gives msg to one member of g: the next member in round-robin
+// order that can send it now, or, if none can, the first that can queue it.
+func (r *localRouter) deliverShared(g *topic.Group, msg *Message) {
+	members := g.Members()
+	n := uint64(len(members))
+	if n == 0 {
+		return
+	}
+	start := g.Next()
+	for i := range n {
+		m := members[(start+i)%n]
+		if r.deliver.Deliver(m.ClientID, msg, sharedDelivery(m, true)) != Refused {
+			return
+		}
+	}
+	for i := range n {
+		m := members[(start+i)%n]
+		if r.deliver.Deliver(m.ClientID, msg, sharedDelivery(m, false)) != Refused {
+			return
+		}
+	}
+}
+
+func sharedDelivery(m *topic.Subscription, shared bool) Delivery {
+	d := Delivery{QoS: m.QoS, RetainAsPublished: m.RetainAsPublished, Shared: shared}
+	if m.Identifier != 0 {
+		d.Identifiers = []uint32{m.Identifier}
+	}
+	return d
+}
+
+func (r *localRouter) Retained(filter string, fn func(*Message) bool) {
+	r.retained.Match(filter, func(_ string, m *Message) bool { return fn(m) })
+}

@@ -1,0 +1,308 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/midgemq/midge/topic"
+)
+
+// Server is an MQTT broker. Create one with New, give it listeners with
+// Serve, and stop it with Shutdown.
+type Server struct {
+	opts     Options
+	log      *slog.Logger
+	index    *topic.Index
+	retained *topic.Retained[*Message]
+	router   Router
+	counters counters
+	events   chan event     // nil when there are no observers
+	bg       sync.WaitGroup // background goroutines: observers
+
+	// mu guards the fields below it. Deliver only reads sessions, under
+	// RLock, so that deliveries do not serialise on it.
+	mu        sync.RWMutex
+	sessions  map[string]*session
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	closing   bool
+
+	connWG sync.WaitGroup // Serve loops and connection goroutines
+	seq    msgSeq
+}
+
+// New returns a Server configured by opts, after filling defaults and
+// validating them.
+func New(opts Options) (*Server, error) {
+	opts.EnsureDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		opts:      opts,
+		log:       opts.Logger,
+		index:     topic.NewIndex(),
+		retained:  topic.NewRetained[*Message](),
+		sessions:  make(map[string]*session),
+		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[*conn]struct{}),
+	}
+	s.router = newLocalRouter(s, opts.Store)
+	if err := s.load(context.Background()); err != nil {
+		return nil, err
+	}
+	if len(opts.Observers) > 0 {
+		s.events = make(chan event, observerQueueLen)
+		s.bg.Add(1)
+		go s.runObservers()
+	}
+	return s, nil
+}
+
+// Router returns the server's router, through which an embedding program
+// can publish messages of its own.
+func (s *Server) Router() Router { return s.router }
+
+// Serve accepts connections on l and serves each in its own goroutine. It
+// always returns a non-nil error and closes l; after Shutdown the error is
+// ErrServerClosed. Temporary accept errors (out of file descriptors, an
+// aborted connection) are retried after a growing pause rather than ending
+// the loop.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		l.Close()
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	s.connWG.Add(1)
+	s.mu.Unlock()
+	defer s.connWG.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+		l.Close()
+	}()
+
+	var pause time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			if s.isClosing() {
+				return ErrServerClosed
+			}
+			if !isTemporaryAccept(err) {
+				return err
+			}
+			if pause == 0 {
+				pause = 5 * time.Millisecond
+			} else {
+				pause = min(2*pause, time.Second)
+			}
+			s.log.Warn("accept failed, retrying", "listener", l.Addr().String(), "err", err, "pause", pause)
+			time.Sleep(pause)
+			continue
+		}
+		pause = 0
+		s.accept(nc)
+	}
+}
+
+// isTemporaryAccept reports whether an Accept error is one that goes away by
+// itself: running out of descriptors or a connection reset before accept.
+func isTemporaryAccept(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// accept registers nc and starts its goroutine, or closes it when the server
+// is at MaxConnections or shutting down.
+func (s *Server) accept(nc net.Conn) {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		nc.Close()
+		return
+	}
+	if s.opts.MaxConnections > 0 && len(s.conns) >= s.opts.MaxConnections {
+		s.mu.Unlock()
+		nc.Close()
+		s.drop(DropMaxConnections, "")
+		return
+	}
+	c := newConn(s, nc)
+	s.conns[c] = struct{}{}
+	s.connWG.Add(1)
+	s.mu.Unlock()
+	s.counters.connsCurrent.Add(1)
+	s.counters.connsTotal.Add(1)
+	go func() {
+		defer s.connWG.Done()
+		c.serve()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		s.counters.connsCurrent.Add(-1)
+	}()
+}
+
+// Shutdown stops the server: it closes the listeners, tells MQTT 5.0 clients
+// the server is shutting down, closes every connection (publishing wills as
+// for any connection that ends without DISCONNECT) and waits for the
+// connections' goroutines to end or ctx to be done. It returns ctx.Err() in
+// the latter case.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.closing = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+
+	for _, c := range conns {
+		c.serverClose()
+	}
+	waited := make(chan struct{})
+	go func() {
+		s.connWG.Wait()
+		close(waited)
+	}()
+	select {
+	case <-waited:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Queues of offline sessions grew since they were last saved.
+	s.mu.Lock()
+	kept := make([]*session, 0, len(s.sessions))
+	for _, sess := range s.sessions {
+		kept = append(kept, sess)
+	}
+	s.mu.Unlock()
+	for _, sess := range kept {
+		s.saveSession(sess)
+	}
+	if s.events != nil {
+		close(s.events)
+		s.bg.Wait()
+	}
+	return nil
+}
+
+// Deliver hands msg to the session of clientID. It implements Deliverer.
+func (s *Server) Deliver(clientID string, msg *Message, d Delivery) Outcome {
+	s.mu.RLock()
+	sess := s.sessions[clientID]
+	s.mu.RUnlock()
+	if sess == nil {
+		return Refused
+	}
+	return sess.deliver(msg, d)
+}
+
+// attach makes c the connection of the session clientID, taking the session
+// over from any connection that holds it. With cleanStart the old session
+// is discarded first. It reports the session and whether it existed before.
+func (s *Server) attach(c *conn, clientID string, cleanStart, persistent bool) (*session, bool) {
+	for {
+		s.mu.Lock()
+		old := s.sessions[clientID]
+		if old == nil {
+			sess := newSession(s, clientID, persistent)
+			sess.conn = c
+			s.sessions[clientID] = sess
+			s.mu.Unlock()
+			return sess, false
+		}
+		old.mu.Lock()
+		oc, ending := old.conn, old.ending
+		switch {
+		case ending != nil:
+			// The session is being discarded: wait until it is gone.
+			old.mu.Unlock()
+			s.mu.Unlock()
+			<-ending
+		case oc != nil:
+			// Session takeover [MQTT-3.1.4-2]: close the connection that
+			// holds the session, wait until it has let go, and look again
+			// (another connection may have come in meanwhile).
+			old.mu.Unlock()
+			s.mu.Unlock()
+			oc.takeover()
+			<-oc.done
+		case cleanStart:
+			// [MQTT-3.1.2-4] Clean Start discards any existing session.
+			old.ending = make(chan struct{})
+			old.mu.Unlock()
+			s.mu.Unlock()
+			s.endSession(old)
+		default:
+			old.conn = c
+			old.persistent = persistent
+			old.mu.Unlock()
+			s.mu.Unlock()
+			return old, true
+		}
+	}
+}
+
+// detach lets go of sess after its connection c has ended. A session that
+// does not persist is ended: it is marked as ending in the same step, so a
+// connection attaching meanwhile waits for it to be gone, then discarded.
+func (s *Server) detach(sess *session, c *conn) {
+	s.mu.Lock()
+	sess.mu.Lock()
+	if sess.conn != c {
+		sess.mu.Unlock()
+		s.mu.Unlock()
+		return
+	}
+	sess.conn = nil
+	end := !sess.persistent && sess.ending == nil
+	if end {
+		sess.ending = make(chan struct{})
+	}
+	sess.mu.Unlock()
+	s.mu.Unlock()
+	if end {
+		s.endSession(sess)
+	} else {
+		s.saveSession(sess)
+	}
+}
+
+// endSession discards sess, which the caller has marked as ending, removes
+// it from the table and wakes whoever waits for it.
+func (s *Server) endSession(sess *session) {
+	sess.discard()
+	s.mu.Lock()
+	if s.sessions[sess.id] == sess {
+		delete(s.sessions, sess.id)
+	}
+	s.mu.Unlock()
+	s.deleteSession(sess.id)
+	s.opts.Registry.Release(sess.id)
+	close(sess.ending)
+}

@@ -1,0 +1,290 @@
+package broker
+
+import (
+	"sync"
+
+	"github.com/midgemq/midge/packet"
+	"github.com/midgemq/midge/topic"
+)
+
+// session is the broker side of one client id: its subscriptions, the QoS 1
+// and 2 messages in flight to it, the messages queued for it and the QoS 2
+// packet ids it has sent us. It outlives its connections when it persists.
+type session struct {
+	srv *Server
+	id  string
+
+	// mu guards the fields below it.
+	mu sync.Mutex
+	// conn is the connection holding the session; nil while offline.
+	conn *conn
+	// persistent sessions outlive their connection (MQTT 3.1.1 Clean
+	// Session 0; MQTT 5.0 Session Expiry Interval > 0).
+	persistent bool
+	subs       map[string]topic.Subscription
+	// inflight holds the QoS 1 and 2 messages sent and not yet fully
+	// acknowledged, in the order they were sent; at most MaxInflight.
+	inflight []*outbound
+	// queue holds QoS 1 and 2 messages waiting for a place in inflight;
+	// queue[qhead:] are live. At most MaxQueued.
+	queue  []*outbound
+	qhead  int
+	lastID uint16
+	// ending is made when the session is being discarded and closed once
+	// it is gone from the server's table.
+	ending chan struct{}
+	// qos2In holds the packet ids of QoS 2 messages received from the client
+	// and not yet released by its PUBREL.
+	qos2In map[uint16]struct{}
+}
+
+// outbound is one message on its way to a session's client.
+type outbound struct {
+	msg      *Message
+	qos      byte
+	retain   bool
+	ids      []uint32
+	packetID uint16
+	// released is set once the client's PUBREC arrived and PUBREL went out.
+	released bool
+}
+
+func newSession(s *Server, id string, persistent bool) *session {
+	return &session{
+		srv:        s,
+		id:         id,
+		persistent: persistent,
+		subs:       make(map[string]topic.Subscription),
+		qos2In:     make(map[uint16]struct{}),
+	}
+}
+
+// deliver takes msg for this session as d says. It implements the session
+// side of Deliverer.
+func (s *session) deliver(msg *Message, d Delivery) Outcome {
+	qos := min(msg.QoS, d.QoS) // [MQTT-3.8.4-8] downgrade to the granted QoS
+	retain := d.Retained || (d.RetainAsPublished && msg.Retain)
+	outcome, dropped := s.deliverLocked(msg, d, qos, retain)
+	if dropped {
+		s.srv.drop(DropQueueFull, s.id)
+	}
+	return outcome
+}
+
+func (s *session) deliverLocked(msg *Message, d Delivery, qos byte, retain bool) (Outcome, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.conn
+	if qos == 0 {
+		// QoS 0 messages are not queued for offline clients.
+		if c == nil {
+			return Refused, false
+		}
+		c.sendPublish(msg, 0, retain, 0, false, d.Identifiers)
+		return Accepted, false
+	}
+	windowFree := c != nil && len(s.inflight) < s.srv.opts.MaxInflight && s.queueLenLocked() == 0
+	if d.Shared && !windowFree {
+		return Refused, false
+	}
+	ob := &outbound{msg: msg, qos: qos, retain: retain, ids: d.Identifiers}
+	if windowFree {
+		s.sendLocked(ob)
+		return Accepted, false
+	}
+	if s.queueLenLocked() >= s.srv.opts.MaxQueued {
+		return Refused, true
+	}
+	s.queue = append(s.queue, ob)
+	return Queued, false
+}
+
+func (s *session) queueLenLocked() int { return len(s.queue) - s.qhead }
+
+// sendLocked gives ob a packet id, puts it in the inflight window and
+// writes it to the connection.
+func (s *session) sendLocked(ob *outbound) {
+	ob.packetID = s.nextIDLocked()
+	s.inflight = append(s.inflight, ob)
+	s.conn.sendPublish(ob.msg, ob.qos, ob.retain, ob.packetID, false, ob.ids)
+}
+
+// nextIDLocked returns a packet id not used by any inflight message
+// [MQTT-2.2.1-3]. The window is small, so a scan is cheaper than a set.
+func (s *session) nextIDLocked() uint16 {
+	for {
+		s.lastID++
+		if s.lastID == 0 {
+			s.lastID = 1
+		}
+		if s.findLocked(s.lastID) < 0 {
+			return s.lastID
+		}
+	}
+}
+
+func (s *session) findLocked(id uint16) int {
+	for i, ob := range s.inflight {
+		if ob.packetID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// fillLocked moves queued messages into the inflight window while it has
+// room and the client is connected.
+func (s *session) fillLocked() {
+	for s.conn != nil && len(s.inflight) < s.srv.opts.MaxInflight && s.queueLenLocked() > 0 {
+		ob := s.queue[s.qhead]
+		s.queue[s.qhead] = nil
+		s.qhead++
+		s.sendLocked(ob)
+	}
+	if s.qhead == len(s.queue) {
+		s.queue = s.queue[:0]
+		s.qhead = 0
+	} else if s.qhead > 1024 && s.qhead > len(s.queue)/2 {
+		n := copy(s.queue, s.queue[s.qhead:])
+		clear(s.queue[n:])
+		s.queue = s.queue[:n]
+		s.qhead = 0
+	}
+}
+
+func (s *session) removeInflightLocked(i int) {
+	copy(s.inflight[i:], s.inflight[i+1:])
+	s.inflight[len(s.inflight)-1] = nil
+	s.inflight = s.inflight[:len(s.inflight)-1]
+}
+
+// puback handles the client's PUBACK for id: the QoS 1 delivery is done
+// [MQTT-4.3.2-1]. An unknown id is ignored.
+func (s *session) puback(id uint16) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i := s.findLocked(id); i >= 0 && s.inflight[i].qos == 1 {
+		s.removeInflightLocked(i)
+		s.fillLocked()
+	}
+}
+
+// pubrec handles the client's PUBREC for id: the message is received and
+// the broker answers PUBREL [MQTT-4.3.3-4]. It reports whether id was known.
+func (s *session) pubrec(id uint16) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := s.findLocked(id)
+	if i < 0 || s.inflight[i].qos != 2 {
+		return false
+	}
+	ob := s.inflight[i]
+	ob.released = true
+	// From here on the message itself is never sent again [MQTT-4.3.3-5]:
+	// only PUBREL is, on reconnect.
+	ob.msg = nil
+	return true
+}
+
+// forget ends the delivery of the inflight message id whatever its state.
+func (s *session) forget(id uint16) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i := s.findLocked(id); i >= 0 {
+		s.removeInflightLocked(i)
+		s.fillLocked()
+	}
+}
+
+// pubcomp handles the client's PUBCOMP for id: the QoS 2 delivery is done.
+func (s *session) pubcomp(id uint16) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i := s.findLocked(id); i >= 0 && s.inflight[i].released {
+		s.removeInflightLocked(i)
+		s.fillLocked()
+	}
+}
+
+// resume re-sends what was in flight when the client last went away, then
+// what is queued: unacknowledged PUBLISH packets again with DUP set, and
+// PUBREL for messages the client had received [MQTT-4.4.0-1].
+func (s *session) resume() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.conn
+	if c == nil {
+		return
+	}
+	for _, ob := range s.inflight {
+		if ob.released {
+			c.sendAck(packet.TypePubrel, ob.packetID, packet.Success)
+		} else {
+			c.sendPublish(ob.msg, ob.qos, ob.retain, ob.packetID, true, ob.ids)
+		}
+	}
+	s.fillLocked()
+}
+
+// receiveQoS2 records the packet id of an incoming QoS 2 PUBLISH. It
+// reports false when the id is already recorded: the PUBLISH is a
+// duplicate and must not be delivered again [MQTT-4.3.3-9].
+func (s *session) receiveQoS2(id uint16) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dup := s.qos2In[id]; dup {
+		return false
+	}
+	s.qos2In[id] = struct{}{}
+	return true
+}
+
+// release forgets an incoming QoS 2 packet id on PUBREL and reports whether
+// it was known.
+func (s *session) release(id uint16) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.qos2In[id]
+	delete(s.qos2In, id)
+	return ok
+}
+
+// subscribe records sub and reports whether the client already had a
+// subscription to the same filter.
+func (s *session) subscribe(sub topic.Subscription) (existed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, existed = s.subs[sub.Filter]
+	s.subs[sub.Filter] = sub
+	return existed
+}
+
+// unsubscribe forgets the subscription to filter and reports whether it
+// existed.
+func (s *session) unsubscribe(filter string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.subs[filter]
+	delete(s.subs, filter)
+	return ok
+}
+
+// discard ends the session: its subscriptions leave the router, and what it
+// had queued or in flight is dropped with it.
+func (s *session) discard() {
+	s.mu.Lock()
+	filters := make([]string, 0, len(s.subs))
+	for f := range s.subs {
+		filters = append(filters, f)
+	}
+	clear(s.subs)
+	s.inflight = nil
+	s.queue = nil
+	s.qhead = 0
+	s.mu.Unlock()
+	for _, f := range filters {
+		if _, err := s.srv.router.Unsubscribe(s.id, f); err != nil {
+			s.srv.log.Error("unsubscribe of ended session failed", "client_id", s.id, "filter", f, "err", err)
+		}
+	}
+}

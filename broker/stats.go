@@ -1,0 +1,116 @@
+package broker
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+)
+
+// DropReason names why the broker dropped something. Every drop is counted
+// under its reason and reported in Stats.
+type DropReason int
+
+// The reasons for a drop.
+const (
+	// DropQueueFull is a QoS 1 or 2 message for a session whose queue held
+	// MaxQueued messages already.
+	DropQueueFull DropReason = iota
+	// DropOutputFull is a QoS 0 message for a client whose output buffer held
+	// MaxOutputBytes already.
+	DropOutputFull
+	// DropMaxConnections is a connection refused because MaxConnections
+	// connections were open.
+	DropMaxConnections
+	// DropConnectTimeout is a connection closed because it sent no CONNECT
+	// within ConnectTimeout.
+	DropConnectTimeout
+	// DropPacketTooLarge is a connection closed because it sent a packet over
+	// MaxPacketSize.
+	DropPacketTooLarge
+	// DropObserverQueueFull is an event not passed to observers because their
+	// queue was full.
+	DropObserverQueueFull
+	numDropReasons
+)
+
+var dropReasonNames = [numDropReasons]string{
+	DropQueueFull:         "queue_full",
+	DropOutputFull:        "output_full",
+	DropMaxConnections:    "max_connections",
+	DropConnectTimeout:    "connect_timeout",
+	DropPacketTooLarge:    "packet_too_large",
+	DropObserverQueueFull: "observer_queue_full",
+}
+
+// String returns the reason's stable snake_case name, as used in logs and
+// metrics.
+func (r DropReason) String() string {
+	if r >= 0 && r < numDropReasons {
+		return dropReasonNames[r]
+	}
+	return "unknown"
+}
+
+// Stats is a snapshot of the server's counters.
+type Stats struct {
+	ConnectionsCurrent int64
+	ConnectionsTotal   int64
+	SessionsCurrent    int64
+	MessagesReceived   int64
+	MessagesSent       int64
+	BytesReceived      int64
+	BytesSent          int64
+	Subscriptions      int64
+	Retained           int64
+	// Dropped counts drops by DropReason.String().
+	Dropped map[string]int64
+}
+
+// counters are the server's live figures. Each is updated without a lock.
+type counters struct {
+	connsCurrent atomic.Int64
+	connsTotal   atomic.Int64
+	msgsIn       atomic.Int64
+	msgsOut      atomic.Int64
+	bytesIn      atomic.Int64
+	bytesOut     atomic.Int64
+	dropped      [numDropReasons]atomic.Int64
+}
+
+// drop counts one drop and logs it. So that a flood cannot flood the log,
+// only the first drop of a reason and then every 1000th are logged, with
+// the running total.
+func (s *Server) drop(r DropReason, clientID string) {
+	n := s.counters.dropped[r].Add(1)
+	if n == 1 || n%1000 == 0 {
+		s.log.Warn("dropped", "reason", r.String(), "client_id", clientID, "total", n)
+	}
+	s.observe(event{kind: eventDrop, reason: r, info: ClientInfo{ClientID: clientID}})
+}
+
+// Stats returns a snapshot of the server's counters.
+func (s *Server) Stats() Stats {
+	st := Stats{
+		ConnectionsCurrent: s.counters.connsCurrent.Load(),
+		ConnectionsTotal:   s.counters.connsTotal.Load(),
+		MessagesReceived:   s.counters.msgsIn.Load(),
+		MessagesSent:       s.counters.msgsOut.Load(),
+		BytesReceived:      s.counters.bytesIn.Load(),
+		BytesSent:          s.counters.bytesOut.Load(),
+		Subscriptions:      int64(s.index.Len()),
+		Retained:           int64(s.retained.Len()),
+		Dropped:            make(map[string]int64, numDropReasons),
+	}
+	s.mu.Lock()
+	st.SessionsCurrent = int64(len(s.sessions))
+	s.mu.Unlock()
+	for r := range numDropReasons {
+		st.Dropped[r.String()] = s.counters.dropped[r].Load()
+	}
+	return st
+}
+
+// logDebug reports whether debug logging is on, to guard hot-path calls.
+func logDebug(l *slog.Logger) bool {
+	return l.Enabled(context.Background(), slog.LevelDebug)
+}

@@ -1,0 +1,136 @@
+package broker
+
+import (
+	"time"
+
+	"github.com/midgemq/midge/packet"
+)
+
+// send appends p to the connection's output. It is for packets that are not
+// on the per-message path; sendPublish and sendAck avoid the interface.
+func (c *conn) send(p packet.Packet) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closed {
+		return
+	}
+	out, err := p.Append(c.out, c.version)
+	if err != nil {
+		c.log.Error("cannot encode packet", "type", p.Type().String(), "err", err)
+		return
+	}
+	c.out = out
+	c.kickLocked()
+}
+
+// sendAck appends a PUBACK, PUBREC, PUBREL or PUBCOMP.
+func (c *conn) sendAck(kind packet.Type, id uint16, code packet.ReasonCode) {
+	a := packet.Ack{Kind: kind, PacketID: id, ReasonCode: code}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closed {
+		return
+	}
+	out, err := a.Append(c.out, c.version)
+	if err != nil {
+		c.log.Error("cannot encode packet", "type", kind.String(), "err", err)
+		return
+	}
+	c.out = out
+	c.kickLocked()
+}
+
+// sendPublish appends a PUBLISH of msg. A QoS 0 message that finds the
+// output over MaxOutputBytes is dropped and counted; QoS 1 and 2 messages
+// are bounded by the inflight window instead.
+func (c *conn) sendPublish(msg *Message, qos byte, retain bool, id uint16, dup bool, ids []uint32) {
+	p := packet.Publish{
+		Dup:      dup,
+		QoS:      qos,
+		Retain:   retain,
+		Topic:    msg.Topic,
+		PacketID: id,
+		Payload:  msg.Payload,
+	}
+	if c.version == packet.V5 {
+		if msg.Properties != nil {
+			p.Properties = *msg.Properties
+		}
+		p.Properties.SubscriptionIdentifiers = ids
+	}
+	c.wmu.Lock()
+	if c.closed {
+		c.wmu.Unlock()
+		return
+	}
+	if qos == 0 && len(c.out) >= c.srv.opts.MaxOutputBytes {
+		c.wmu.Unlock()
+		c.srv.drop(DropOutputFull, c.info.ClientID)
+		return
+	}
+	out, err := p.Append(c.out, c.version)
+	if err != nil {
+		c.wmu.Unlock()
+		c.log.Error("cannot encode PUBLISH", "topic", msg.Topic, "err", err)
+		return
+	}
+	c.out = out
+	c.kickLocked()
+	c.wmu.Unlock()
+	c.srv.counters.msgsOut.Add(1)
+}
+
+// kickLocked starts the flush goroutine if output is waiting and none runs.
+func (c *conn) kickLocked() {
+	if c.flushing || len(c.out) == 0 {
+		return
+	}
+	c.flushing = true
+	c.flushWG.Add(1)
+	go c.flush()
+}
+
+// flush writes the output until none is left, then ends. Everything queued
+// while a write is under way goes out in the next single write.
+func (c *conn) flush() {
+	defer c.flushWG.Done()
+	for {
+		c.wmu.Lock()
+		if len(c.out) == 0 {
+			c.flushing = false
+			if cap(c.spare) > keepSpare/4 {
+				c.spare = nil
+			}
+			c.wmu.Unlock()
+			return
+		}
+		buf := c.out
+		c.out, c.spare = c.spare[:0], nil
+		deadline := time.Now().Add(c.srv.opts.WriteTimeout)
+		if !c.closeBy.IsZero() && c.closeBy.Before(deadline) {
+			deadline = c.closeBy
+		}
+		c.wmu.Unlock()
+
+		c.nc.SetWriteDeadline(deadline)
+		n, err := c.nc.Write(buf)
+		c.srv.counters.bytesOut.Add(int64(n))
+
+		c.wmu.Lock()
+		if cap(buf) <= keepSpare {
+			c.spare = buf[:0]
+		}
+		if err != nil {
+			c.out = nil
+			c.closed = true
+			c.flushing = false
+			c.wmu.Unlock()
+			// Wake the reader: the connection is dead.
+			c.stopReason.Store("write failed: " + err.Error())
+			c.stopping.Store(true)
+			c.nc.SetReadDeadline(time.Unix(1, 0))
+			return
+		}
+		c.wmu.Unlock()
+	}
+}

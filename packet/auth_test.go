@@ -1,0 +1,5 @@
+package packet
+
+import "testing"
+
+func TestAuthVectors(t *testing.T) { runVectors(t, "auth.txt") }

@@ -1,0 +1,5 @@
+package packet
+
+import "testing"
+
+func TestSubscribeVectors(t *testing.T) { runVectors(t, "subscribe.txt") }

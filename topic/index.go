@@ -1,0 +1,267 @@
+package topic
+
+import (
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Index maps topic filters to subscriptions. The zero value is not usable;
+// call NewIndex.
+type Index struct {
+	mu    sync.RWMutex
+	root  *node
+	count int
+}
+
+// node is one level of the filter trie. Subscriptions and shared groups whose
+// filter ends at this level hang off it.
+type node struct {
+	children map[string]*node
+	subs     map[string]*Subscription // by client id
+	groups   map[string]*Group        // by share name
+}
+
+func (n *node) empty() bool {
+	return len(n.children) == 0 && len(n.subs) == 0 && len(n.groups) == 0
+}
+
+// NewIndex returns an empty index.
+func NewIndex() *Index {
+	return &Index{root: &node{}}
+}
+
+// Len returns the number of subscriptions in the index, shared ones
+// included.
+func (x *Index) Len() int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.count
+}
+
+// Add adds sub, or replaces the client's subscription to the same filter.
+// replaced reports that the client already held the filter; first reports
+// that no client held the filter (or, for a shared subscription, that the
+// group had no members) before.
+func (x *Index) Add(sub Subscription) (replaced, first bool) {
+	s := &sub
+	group, filter, shared := ParseShared(sub.Filter)
+	if !shared {
+		filter = sub.Filter
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	n := x.root
+	for level := range strings.SplitSeq(filter, "/") {
+		child := n.children[level]
+		if child == nil {
+			if n.children == nil {
+				n.children = make(map[string]*node)
+			}
+			child = &node{}
+			n.children[level] = child
+		}
+		n = child
+	}
+	if shared {
+		g := n.groups[group]
+		if g == nil {
+			if n.groups == nil {
+				n.groups = make(map[string]*Group)
+			}
+			g = &Group{Name: group, Filter: filter}
+			n.groups[group] = g
+		}
+		old := g.Members()
+		members := make([]*Subscription, 0, len(old)+1)
+		for _, m := range old {
+			if m.ClientID == sub.ClientID {
+				replaced = true
+				continue
+			}
+			members = append(members, m)
+		}
+		members = append(members, s)
+		g.members.Store(&members)
+		if !replaced {
+			x.count++
+		}
+		return replaced, len(old) == 0
+	}
+	first = len(n.subs) == 0
+	if n.subs == nil {
+		n.subs = make(map[string]*Subscription)
+	}
+	_, replaced = n.subs[sub.ClientID]
+	n.subs[sub.ClientID] = s
+	if !replaced {
+		x.count++
+	}
+	return replaced, first
+}
+
+// Remove removes the client's subscription to filter, which is given as
+// subscribed (with its $share prefix when shared). removed reports that
+// there was one; last that no subscription to the filter (or member of the
+// shared group) is left.
+func (x *Index) Remove(clientID, filter string) (removed, last bool) {
+	group, f, shared := ParseShared(filter)
+	if !shared {
+		f = filter
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	path := make([]*node, 0, 8)
+	levels := make([]string, 0, 8)
+	n := x.root
+	for level := range strings.SplitSeq(f, "/") {
+		path = append(path, n)
+		levels = append(levels, level)
+		n = n.children[level]
+		if n == nil {
+			return false, false
+		}
+	}
+	if shared {
+		g := n.groups[group]
+		if g == nil {
+			return false, false
+		}
+		old := g.Members()
+		members := make([]*Subscription, 0, len(old))
+		for _, m := range old {
+			if m.ClientID == clientID {
+				removed = true
+				continue
+			}
+			members = append(members, m)
+		}
+		if !removed {
+			return false, false
+		}
+		g.members.Store(&members)
+		if len(members) == 0 {
+			delete(n.groups, group)
+		}
+		last = len(members) == 0
+	} else {
+		if _, ok := n.subs[clientID]; !ok {
+			return false, false
+		}
+		delete(n.subs, clientID)
+		last = len(n.subs) == 0
+	}
+	x.count--
+	// Prune the levels that hold nothing any more.
+	for i := len(path) - 1; i >= 0 && n.empty(); i-- {
+		delete(path[i].children, levels[i])
+		n = path[i]
+	}
+	return true, last
+}
+
+// Result holds the subscriptions that match one topic name. Reuse one Result
+// across calls (after Reset) so that matching does not allocate.
+type Result struct {
+	// Subs are the matching non-shared subscriptions, one entry per
+	// matching filter: a client with overlapping filters appears more than
+	// once. Deliveries merges them.
+	Subs []*Subscription
+	// Groups are the matching shared subscription groups.
+	Groups []*Group
+
+	seen map[string]int
+}
+
+// Reset empties r and keeps its memory.
+func (r *Result) Reset() {
+	clear(r.Subs)
+	r.Subs = r.Subs[:0]
+	clear(r.Groups)
+	r.Groups = r.Groups[:0]
+}
+
+// Match puts into res every subscription and group whose filter matches the
+// topic name. It appends to res; Reset res between uses.
+func (x *Index) Match(name string, res *Result) {
+	dollar := name != "" && name[0] == '$'
+	x.mu.RLock()
+	x.root.match(name, 0, true, dollar, res)
+	x.mu.RUnlock()
+}
+
+// match adds the subscriptions of n's subtree that match the levels of name
+// from byte pos on. pos beyond len(name) means every level was matched.
+func (n *node) match(name string, pos int, top, dollar bool, res *Result) {
+	if pos > len(name) {
+		n.collect(res)
+		// "a/#" also matches "a" [MQTT-4.7.1-2].
+		if c := n.children["#"]; c != nil {
+			c.collect(res)
+		}
+		return
+	}
+	end := strings.IndexByte(name[pos:], '/')
+	if end < 0 {
+		end = len(name)
+	} else {
+		end += pos
+	}
+	if !top || !dollar { // [MQTT-4.7.2-1]
+		if c := n.children["#"]; c != nil {
+			c.collect(res)
+		}
+		if c := n.children["+"]; c != nil {
+			c.match(name, end+1, false, dollar, res)
+		}
+	}
+	if c := n.children[name[pos:end]]; c != nil {
+		c.match(name, end+1, false, dollar, res)
+	}
+}
+
+func (n *node) collect(res *Result) {
+	for _, s := range n.subs {
+		res.Subs = append(res.Subs, s)
+	}
+	for _, g := range n.groups {
+		res.Groups = append(res.Groups, g)
+	}
+}
+
+// Deliveries appends to dst one Delivery per client of r.Subs, skipping
+// the publisher's own No Local subscriptions. A client whose filters
+// overlap gets one delivery at the highest QoS of its subscriptions
+// [MQTT-3.3.4-2], with the identifiers of all of them [MQTT-3.3.4-3].
+func (r *Result) Deliveries(publisher string, dst []Delivery) []Delivery {
+	merge := len(r.Subs) > 1
+	if merge {
+		if r.seen == nil {
+			r.seen = make(map[string]int)
+		}
+		clear(r.seen)
+	}
+	for _, s := range r.Subs {
+		if s.NoLocal && s.ClientID == publisher {
+			continue // [MQTT-3.8.3-3]
+		}
+		if merge {
+			if i, ok := r.seen[s.ClientID]; ok {
+				d := &dst[i]
+				d.QoS = max(d.QoS, s.QoS)
+				d.RetainAsPublished = d.RetainAsPublished || s.RetainAsPublished
+				if s.Identifier != 0 && !slices.Contains(d.Identifiers, s.Identifier) {
+					d.Identifiers = append(d.Identifiers, s.Identifier)
+				}
+				continue
+			}
+			r.seen[s.ClientID] = len(dst)
+		}
+		d := Delivery{ClientID: s.ClientID, QoS: s.QoS, RetainAsPublished: s.RetainAsPublished}
+		if s.Identifier != 0 {
+			d.Identifiers = []uint32{s.Identifier}
+		}
+		dst = append(dst, d)
+	}
+	return dst
+}
