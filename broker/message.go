@@ -67,3 +67,10 @@ type msgSeq struct {
 func (q *msgSeq) next() MsgID {
 	return MsgID{Seq: q.n.Add(1)}
 }
+
+// resume makes the sequence continue after last, and after the current
+// time in nanoseconds, so that ids stay unique across restarts even when
+// the store did not keep the last one.
+func (q *msgSeq) resume(last uint64) {
+	q.n.Store(max(last, uint64(time.Now().UnixNano())))
+}

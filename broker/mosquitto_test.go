@@ -89,7 +89,15 @@ func TestMosquittoClients(t *testing.T) {
 		for _, qos := range []string{"0", "1", "2"} {
 			t.Run(v+"/qos="+qos, func(t *testing.T) {
 				tp := "mosq/" + v + "/" + qos
-				before := b.Stats().Subscriptions
+				// The last subtest's mosquitto_sub has exited; wait until
+				// the broker has seen it go.
+				testbroker.Eventually(t, 10*time.Second, func() error {
+					if n := b.Stats().Subscriptions; n != 0 {
+						return fmt.Errorf("%d subscriptions left", n)
+					}
+					return nil
+				})
+				before := int64(0)
 				wait := startSub(t, b.Addr, "-V", v, "-q", qos, "-t", tp, "-C", "3", "-v")
 				waitSubscribed(t, b, before+1)
 				for i := range 3 {

@@ -19,6 +19,7 @@ const (
 	DefaultConnectTimeout = 10 * time.Second
 	DefaultWriteTimeout   = 30 * time.Second
 	DefaultMaxOutputBytes = 4 << 20
+	DefaultCommitInterval = 2 * time.Millisecond
 )
 
 // Options configure a Server. The zero value is valid: EnsureDefaults fills
@@ -71,10 +72,19 @@ type Options struct {
 	// to. Nil allows everything.
 	Authorizer Authorizer
 
-	// Store keeps persistent sessions and retained messages. Nil means a new
-	// in-memory store; pass the same store to a later Server to carry them
-	// over.
+	// Store keeps persistent sessions, their queued and inflight messages,
+	// and retained messages. Nil means a new in-memory store; pass the same
+	// store to a later Server to carry them over. The Server does not close
+	// it.
 	Store store.Store
+
+	// Durability says whether a QoS 1 or 2 message is acknowledged before
+	// or after the store has it on disk. The default is DurabilityBatch.
+	Durability Durability
+
+	// CommitInterval is how long DurabilityBatch gathers writes before one
+	// commit. The default is 2ms.
+	CommitInterval time.Duration
 
 	// Registry decides which connection may hold a client id. Nil means the
 	// single-node registry, which always agrees.
@@ -119,6 +129,9 @@ func (o *Options) EnsureDefaults() {
 	if o.MaxOutputBytes == 0 {
 		o.MaxOutputBytes = DefaultMaxOutputBytes
 	}
+	if o.CommitInterval == 0 {
+		o.CommitInterval = DefaultCommitInterval
+	}
 }
 
 // Validate reports the first field of o that holds an impossible value.
@@ -142,6 +155,12 @@ func (o *Options) Validate() error {
 	}
 	if o.MaxOutputBytes < 0 {
 		errs = append(errs, fmt.Errorf("broker: MaxOutputBytes %d is negative", o.MaxOutputBytes))
+	}
+	if o.Durability < DurabilityBatch || o.Durability > DurabilityNone {
+		errs = append(errs, fmt.Errorf("broker: Durability %d unknown", int(o.Durability)))
+	}
+	if o.CommitInterval < 0 || o.CommitInterval > time.Second {
+		errs = append(errs, fmt.Errorf("broker: CommitInterval %s out of range 0..1s", o.CommitInterval))
 	}
 	for i, ob := range o.Observers {
 		if !isObserver(ob) {

@@ -63,7 +63,7 @@ func (c *conn) handlePublish(h packet.FixedHeader, body []byte) error {
 		if !c.sess.receiveQoS2(id) {
 			// A re-sent PUBLISH whose PUBREL has not come yet: answer PUBREC
 			// again, deliver nothing [MQTT-4.3.3-9].
-			c.sendAck(packet.TypePubrec, id, packet.Success)
+			c.srv.persist.whenDurable(func(error) { c.sendAck(packet.TypePubrec, id, packet.Success) })
 			return nil
 		}
 		c.srv.router.Publish(msg, func(err error) {
@@ -109,8 +109,10 @@ func (c *conn) handleAck(h packet.FixedHeader, body []byte) error {
 		if !c.sess.release(a.PacketID) {
 			code = packet.PacketIdentifierNotFound
 		}
-		// [MQTT-4.3.3-11] Answer PUBREL with PUBCOMP, known id or not.
-		c.sendAck(packet.TypePubcomp, a.PacketID, code)
+		// [MQTT-4.3.3-11] Answer PUBREL with PUBCOMP, known id or not,
+		// once the store has forgotten the id.
+		id := a.PacketID
+		c.srv.persist.whenDurable(func(error) { c.sendAck(packet.TypePubcomp, id, code) })
 	case packet.TypePubcomp:
 		c.sess.pubcomp(a.PacketID)
 	}

@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/midgemq/midge/internal/mqtttest"
 	"github.com/midgemq/midge/internal/testbroker"
 	"github.com/midgemq/midge/packet"
+	"github.com/midgemq/midge/store"
 	"github.com/midgemq/midge/store/memory"
 )
 
@@ -91,4 +93,62 @@ func TestStateCarriedByStore(t *testing.T) {
 	if p := r.Expect(packet.TypePublish).(*packet.Publish); string(p.Payload) != "kept" || !p.Retain {
 		t.Fatalf("retained after restart %+v", p)
 	}
+}
+
+// TestStoreWrittenThrough checks what the store holds while the server
+// runs, without a shutdown: a message queued for several offline sessions
+// is stored once, acknowledgements remove their entries, and an ended
+// session leaves nothing behind.
+func TestStoreWrittenThrough(t *testing.T) {
+	st := memory.New()
+	b := testbroker.Start(t, broker.Options{Store: st, Durability: broker.DurabilitySync})
+	for _, id := range []string{"s1", "s2", "s3"} {
+		c, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: id})
+		c.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "fan/out", QoS: 2}}})
+		c.Expect(packet.TypeSuback)
+		c.Send(&packet.Disconnect{})
+		c.ExpectClosed(2 * time.Second)
+	}
+	pub, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "pub", CleanStart: true})
+	pub.Send(&packet.Publish{Topic: "fan/out", QoS: 2, PacketID: 1, Payload: []byte("once")})
+	// With DurabilitySync the PUBREC comes after the store has the message.
+	pub.Expect(packet.TypePubrec)
+	if n := count(t, st, store.Messages); n != 1 {
+		t.Fatalf("%d message bodies stored for one message to three sessions", n)
+	}
+	if n := count(t, st, store.Queues); n != 3 {
+		t.Fatalf("%d queue entries, want 3", n)
+	}
+	if n := count(t, st, store.Sessions); n != 3 {
+		t.Fatalf("%d session records, want 3", n)
+	}
+
+	// s1 takes its message, s2 takes it as far as PUBREC, s3 ends its
+	// session.
+	c1, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "s1"})
+	p := c1.Expect(packet.TypePublish).(*packet.Publish)
+	c1.Send(&packet.Ack{Kind: packet.TypePubrec, PacketID: p.PacketID})
+	c1.Expect(packet.TypePubrel)
+	c1.Send(&packet.Ack{Kind: packet.TypePubcomp, PacketID: p.PacketID})
+	c2, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "s2"})
+	p = c2.Expect(packet.TypePublish).(*packet.Publish)
+	c2.Send(&packet.Ack{Kind: packet.TypePubrec, PacketID: p.PacketID})
+	c2.Expect(packet.TypePubrel)
+	mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "s3", CleanStart: true})
+	testbroker.Eventually(t, 2*time.Second, func() error {
+		// s2's released entry stays, without the body; s1's and s3's go.
+		if q, m, s := count(t, st, store.Queues), count(t, st, store.Messages), count(t, st, store.Sessions); q != 1 || m != 0 || s != 2 {
+			return fmt.Errorf("%d entries, %d bodies, %d sessions; want 1, 0, 2", q, m, s)
+		}
+		return nil
+	})
+}
+
+func count(t *testing.T, st store.Store, bucket store.Bucket) int {
+	t.Helper()
+	n := 0
+	if err := st.Scan(bucket, "", func(string, []byte) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

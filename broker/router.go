@@ -1,11 +1,8 @@
 package broker
 
 import (
-	"context"
-	"encoding/json"
 	"sync"
 
-	"github.com/midgemq/midge/store"
 	"github.com/midgemq/midge/topic"
 )
 
@@ -68,7 +65,7 @@ type localRouter struct {
 	index    *topic.Index
 	retained *topic.Retained[*Message]
 	deliver  Deliverer
-	store    store.Retained
+	persist  *persister
 	scratch  sync.Pool // *matchScratch
 }
 
@@ -79,8 +76,8 @@ type matchScratch struct {
 	dels []topic.Delivery
 }
 
-func newLocalRouter(s *Server, st store.Retained) *localRouter {
-	r := &localRouter{index: s.index, retained: s.retained, deliver: s, store: st}
+func newLocalRouter(s *Server, p *persister) *localRouter {
+	r := &localRouter{index: s.index, retained: s.retained, deliver: s, persist: p}
 	r.scratch.New = func() any { return new(matchScratch) }
 	return r
 }
@@ -96,9 +93,8 @@ func (r *localRouter) Unsubscribe(clientID, filter string) (bool, error) {
 }
 
 func (r *localRouter) Publish(msg *Message, done func(error)) {
-	var err error
 	if msg.Retain {
-		err = r.retain(msg)
+		r.retain(msg)
 	}
 	s := r.scratch.Get().(*matchScratch)
 	r.index.Match(msg.Topic, &s.res)
@@ -114,27 +110,24 @@ func (r *localRouter) Publish(msg *Message, done func(error)) {
 	s.res.Reset()
 	r.scratch.Put(s)
 	if done != nil {
-		done(err)
+		// The message is taken over once what it changed in the store is
+		// durable (as the Durability option defines it).
+		r.persist.whenDurable(done)
 	}
 }
 
 // retain updates the retained message of msg's topic in the index and the
 // store. A retained message with an empty payload clears the topic's
 // retained message and is itself not kept [MQTT-3.3.1-10] [MQTT-3.3.1-11].
-func (r *localRouter) retain(msg *Message) error {
-	ctx := context.Background()
+func (r *localRouter) retain(msg *Message) {
 	if len(msg.Payload) == 0 {
 		if r.retained.Delete(msg.Topic) {
-			return r.store.DeleteRetained(ctx, msg.Topic)
+			r.persist.setRetained(msg.Topic, nil)
 		}
-		return nil
+		return
 	}
 	r.retained.Set(msg.Topic, msg)
-	b, err := json.Marshal(msg)
-	if err != nil {
-		return err
-	}
-	return r.store.SetRetained(ctx, msg.Topic, b)
+	r.persist.setRetained(msg.Topic, msg)
 }
 
 // deliverShared gives msg to one member of g: the next member in round-robin

@@ -20,6 +20,7 @@ type Server struct {
 	index    *topic.Index
 	retained *topic.Retained[*Message]
 	router   Router
+	persist  *persister
 	counters counters
 	events   chan event     // nil when there are no observers
 	bg       sync.WaitGroup // background goroutines: observers
@@ -52,8 +53,10 @@ func New(opts Options) (*Server, error) {
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
 	}
-	s.router = newLocalRouter(s, opts.Store)
-	if err := s.load(context.Background()); err != nil {
+	s.persist = newPersister(opts.Store, opts.Durability, opts.CommitInterval, opts.Logger)
+	s.router = newLocalRouter(s, s.persist)
+	if err := s.load(); err != nil {
+		s.persist.close()
 		return nil, err
 	}
 	if len(opts.Observers) > 0 {
@@ -192,18 +195,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	select {
 	case <-waited:
 	case <-ctx.Done():
+		s.persist.close()
 		return ctx.Err()
 	}
-	// Queues of offline sessions grew since they were last saved.
-	s.mu.Lock()
-	kept := make([]*session, 0, len(s.sessions))
-	for _, sess := range s.sessions {
-		kept = append(kept, sess)
-	}
-	s.mu.Unlock()
-	for _, sess := range kept {
-		s.saveSession(sess)
-	}
+	// Everything sessions wrote is in the store once the committer ends.
+	s.persist.close()
 	if s.events != nil {
 		close(s.events)
 		s.bg.Wait()
@@ -232,6 +228,9 @@ func (s *Server) attach(c *conn, clientID string, cleanStart, persistent bool) (
 		if old == nil {
 			sess := newSession(s, clientID, persistent)
 			sess.conn = c
+			if persistent {
+				s.persist.putSessionLocked(sess)
+			}
 			s.sessions[clientID] = sess
 			s.mu.Unlock()
 			return sess, false
@@ -260,7 +259,7 @@ func (s *Server) attach(c *conn, clientID string, cleanStart, persistent bool) (
 			s.endSession(old)
 		default:
 			old.conn = c
-			old.persistent = persistent
+			old.setPersistentLocked(persistent)
 			old.mu.Unlock()
 			s.mu.Unlock()
 			return old, true
@@ -288,8 +287,6 @@ func (s *Server) detach(sess *session, c *conn) {
 	s.mu.Unlock()
 	if end {
 		s.endSession(sess)
-	} else {
-		s.saveSession(sess)
 	}
 }
 
@@ -302,7 +299,6 @@ func (s *Server) endSession(sess *session) {
 		delete(s.sessions, sess.id)
 	}
 	s.mu.Unlock()
-	s.deleteSession(sess.id)
 	s.opts.Registry.Release(sess.id)
 	close(sess.ending)
 }

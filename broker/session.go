@@ -30,6 +30,8 @@ type session struct {
 	queue  []*outbound
 	qhead  int
 	lastID uint16
+	// nextSeq numbers the session's outbound messages in the store.
+	nextSeq uint64
 	// ending is made when the session is being discarded and closed once
 	// it is gone from the server's table.
 	ending chan struct{}
@@ -47,6 +49,12 @@ type outbound struct {
 	packetID uint16
 	// released is set once the client's PUBREC arrived and PUBREL went out.
 	released bool
+	// seq orders the session's messages and keys them in the store.
+	seq   uint64
+	msgID MsgID
+	// stored is set while the store holds the entry; hasRef while the entry
+	// holds a reference to the stored message body.
+	stored, hasRef bool
 }
 
 func newSession(s *Server, id string, persistent bool) *session {
@@ -87,25 +95,33 @@ func (s *session) deliverLocked(msg *Message, d Delivery, qos byte, retain bool)
 	if d.Shared && !windowFree {
 		return Refused, false
 	}
-	ob := &outbound{msg: msg, qos: qos, retain: retain, ids: d.Identifiers}
+	if !windowFree && s.queueLenLocked() >= s.srv.opts.MaxQueued {
+		return Refused, true
+	}
+	s.nextSeq++
+	ob := &outbound{msg: msg, qos: qos, retain: retain, ids: d.Identifiers, seq: s.nextSeq, msgID: msg.ID}
 	if windowFree {
 		s.sendLocked(ob)
 		return Accepted, false
 	}
-	if s.queueLenLocked() >= s.srv.opts.MaxQueued {
-		return Refused, true
-	}
 	s.queue = append(s.queue, ob)
+	if s.persistent {
+		s.srv.persist.putEntryLocked(s, ob)
+	}
 	return Queued, false
 }
 
 func (s *session) queueLenLocked() int { return len(s.queue) - s.qhead }
 
-// sendLocked gives ob a packet id, puts it in the inflight window and
-// writes it to the connection.
+// sendLocked gives ob a packet id, puts it in the inflight window, records
+// it in the store when the session persists, and writes it to the
+// connection.
 func (s *session) sendLocked(ob *outbound) {
 	ob.packetID = s.nextIDLocked()
 	s.inflight = append(s.inflight, ob)
+	if s.persistent {
+		s.srv.persist.putEntryLocked(s, ob)
+	}
 	s.conn.sendPublish(ob.msg, ob.qos, ob.retain, ob.packetID, false, ob.ids)
 }
 
@@ -153,6 +169,7 @@ func (s *session) fillLocked() {
 }
 
 func (s *session) removeInflightLocked(i int) {
+	s.srv.persist.deleteEntryLocked(s, s.inflight[i])
 	copy(s.inflight[i:], s.inflight[i+1:])
 	s.inflight[len(s.inflight)-1] = nil
 	s.inflight = s.inflight[:len(s.inflight)-1]
@@ -179,10 +196,17 @@ func (s *session) pubrec(id uint16) bool {
 		return false
 	}
 	ob := s.inflight[i]
+	if ob.released {
+		return true // a repeated PUBREC
+	}
 	ob.released = true
 	// From here on the message itself is never sent again [MQTT-4.3.3-5]:
 	// only PUBREL is, on reconnect.
 	ob.msg = nil
+	if ob.stored {
+		s.srv.persist.dropRefLocked(ob)
+		s.srv.persist.putEntryLocked(s, ob)
+	}
 	return true
 }
 
@@ -236,6 +260,9 @@ func (s *session) receiveQoS2(id uint16) bool {
 		return false
 	}
 	s.qos2In[id] = struct{}{}
+	if s.persistent {
+		s.srv.persist.putSessionLocked(s)
+	}
 	return true
 }
 
@@ -246,6 +273,9 @@ func (s *session) release(id uint16) bool {
 	defer s.mu.Unlock()
 	_, ok := s.qos2In[id]
 	delete(s.qos2In, id)
+	if ok && s.persistent {
+		s.srv.persist.putSessionLocked(s)
+	}
 	return ok
 }
 
@@ -256,6 +286,9 @@ func (s *session) subscribe(sub topic.Subscription) (existed bool) {
 	defer s.mu.Unlock()
 	_, existed = s.subs[sub.Filter]
 	s.subs[sub.Filter] = sub
+	if s.persistent {
+		s.srv.persist.putSessionLocked(s)
+	}
 	return existed
 }
 
@@ -266,7 +299,31 @@ func (s *session) unsubscribe(filter string) bool {
 	defer s.mu.Unlock()
 	_, ok := s.subs[filter]
 	delete(s.subs, filter)
+	if ok && s.persistent {
+		s.srv.persist.putSessionLocked(s)
+	}
 	return ok
+}
+
+// setPersistentLocked changes whether the session outlives its connection,
+// writing it to the store or removing it from there.
+func (s *session) setPersistentLocked(persistent bool) {
+	if s.persistent == persistent {
+		return
+	}
+	if !persistent {
+		s.srv.persist.deleteSessionLocked(s, append(s.inflight, s.queue[s.qhead:]...))
+		s.persistent = false
+		return
+	}
+	s.persistent = true
+	s.srv.persist.putSessionLocked(s)
+	for _, ob := range s.inflight {
+		s.srv.persist.putEntryLocked(s, ob)
+	}
+	for _, ob := range s.queue[s.qhead:] {
+		s.srv.persist.putEntryLocked(s, ob)
+	}
 }
 
 // discard ends the session: its subscriptions leave the router, and what it
@@ -278,6 +335,9 @@ func (s *session) discard() {
 		filters = append(filters, f)
 	}
 	clear(s.subs)
+	if s.persistent {
+		s.srv.persist.deleteSessionLocked(s, append(s.inflight, s.queue[s.qhead:]...))
+	}
 	s.inflight = nil
 	s.queue = nil
 	s.qhead = 0

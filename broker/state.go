@@ -1,16 +1,21 @@
 package broker
 
 import (
-	"context"
+	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
+	"time"
 
+	"github.com/midgemq/midge/store"
 	"github.com/midgemq/midge/topic"
 )
 
-// SessionState is everything a session is, as one value: what the store
-// keeps of a persistent session and what a takeover from another node
-// carries. Timers are deadlines in it, not goroutines.
+// SessionState is everything a session is, as one value: what a takeover
+// from another node carries. The store keeps it in parts: the session's
+// record (subscriptions, QoS 2 ids) and one entry per outbound message.
+// Timers are deadlines in it, not goroutines.
 type SessionState struct {
 	ClientID      string               `json:"client_id"`
 	Subscriptions []topic.Subscription `json:"subscriptions,omitempty"`
@@ -26,81 +31,73 @@ type SessionState struct {
 
 // OutboundState is one message on its way to a session's client.
 type OutboundState struct {
-	// Message is nil once the client has sent PUBREC for it.
+	// Seq orders the session's messages.
+	Seq uint64 `json:"seq"`
+	// MessageID names the message; in the store, its body is kept once
+	// under this id however many sessions it goes to.
+	MessageID MsgID `json:"message_id"`
+	// Message is the message itself, nil in the store and once the client
+	// has sent PUBREC for it.
 	Message     *Message `json:"message,omitempty"`
 	QoS         byte     `json:"qos"`
 	Retain      bool     `json:"retain,omitempty"`
 	Identifiers []uint32 `json:"identifiers,omitempty"`
-	PacketID    uint16   `json:"packet_id,omitempty"`
-	Released    bool     `json:"released,omitempty"`
-}
-
-// state returns a copy of the session's state.
-func (s *session) state() SessionState {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := SessionState{ClientID: s.id, LastPacketID: s.lastID}
-	for _, sub := range s.subs {
-		st.Subscriptions = append(st.Subscriptions, sub)
-	}
-	for _, ob := range s.inflight {
-		st.Inflight = append(st.Inflight, ob.state())
-	}
-	for _, ob := range s.queue[s.qhead:] {
-		st.Queue = append(st.Queue, ob.state())
-	}
-	for id := range s.qos2In {
-		st.IncomingQoS2 = append(st.IncomingQoS2, id)
-	}
-	return st
+	// PacketID is set once the message has been sent.
+	PacketID uint16 `json:"packet_id,omitempty"`
+	Released bool   `json:"released,omitempty"`
 }
 
 func (ob *outbound) state() OutboundState {
-	return OutboundState{Message: ob.msg, QoS: ob.qos, Retain: ob.retain, Identifiers: ob.ids, PacketID: ob.packetID, Released: ob.released}
+	return OutboundState{Seq: ob.seq, MessageID: ob.msgID, Message: ob.msg, QoS: ob.qos, Retain: ob.retain,
+		Identifiers: ob.ids, PacketID: ob.packetID, Released: ob.released}
 }
 
-// restoreSession makes an offline persistent session from st.
-func restoreSession(s *Server, st SessionState) *session {
-	sess := newSession(s, st.ClientID, true)
-	sess.lastID = st.LastPacketID
-	for _, sub := range st.Subscriptions {
-		sess.subs[sub.Filter] = sub
-	}
-	for _, o := range st.Inflight {
-		sess.inflight = append(sess.inflight, &outbound{msg: o.Message, qos: o.QoS, retain: o.Retain, ids: o.Identifiers, packetID: o.PacketID, released: o.Released})
-	}
-	for _, o := range st.Queue {
-		sess.queue = append(sess.queue, &outbound{msg: o.Message, qos: o.QoS, retain: o.Retain, ids: o.Identifiers})
-	}
-	for _, id := range st.IncomingQoS2 {
-		sess.qos2In[id] = struct{}{}
-	}
-	return sess
-}
-
-// load restores retained messages and persistent sessions from the store.
-func (s *Server) load(ctx context.Context) error {
-	err := s.opts.Store.LoadRetained(ctx, func(name string, b []byte) error {
+// load restores retained messages and persistent sessions from the store,
+// and removes what no session refers to any more.
+func (s *Server) load() error {
+	start := time.Now()
+	var maxSeq uint64
+	err := s.opts.Store.Scan(store.Retained, "", func(name string, b []byte) error {
 		var m Message
 		if err := json.Unmarshal(b, &m); err != nil {
 			return fmt.Errorf("retained message %q: %w", name, err)
 		}
+		maxSeq = max(maxSeq, m.ID.Seq)
 		s.retained.Set(name, &m)
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("broker: load retained messages: %w", err)
 	}
-	err = s.opts.Store.LoadSessions(ctx, func(id string, b []byte) error {
+
+	messages := make(map[string]*Message)
+	err = s.opts.Store.Scan(store.Messages, "", func(key string, b []byte) error {
+		m := new(Message)
+		if err := json.Unmarshal(b, m); err != nil {
+			return fmt.Errorf("message %x: %w", key, err)
+		}
+		maxSeq = max(maxSeq, m.ID.Seq)
+		messages[key] = m
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("broker: load messages: %w", err)
+	}
+
+	err = s.opts.Store.Scan(store.Sessions, "", func(id string, b []byte) error {
 		var st SessionState
 		if err := json.Unmarshal(b, &st); err != nil {
 			return fmt.Errorf("session %q: %w", id, err)
 		}
-		sess := restoreSession(s, st)
-		for _, sub := range sess.subs {
+		sess := newSession(s, id, true)
+		for _, sub := range st.Subscriptions {
+			sess.subs[sub.Filter] = sub
 			if err := s.router.Subscribe(sub); err != nil {
 				return fmt.Errorf("session %q: subscribe %q: %w", id, sub.Filter, err)
 			}
+		}
+		for _, pid := range st.IncomingQoS2 {
+			sess.qos2In[pid] = struct{}{}
 		}
 		s.sessions[id] = sess
 		return nil
@@ -108,23 +105,72 @@ func (s *Server) load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("broker: load sessions: %w", err)
 	}
-	return nil
-}
 
-// saveSession writes a persistent session's state to the store.
-func (s *Server) saveSession(sess *session) {
-	b, err := json.Marshal(sess.state())
-	if err == nil {
-		err = s.opts.Store.SaveSession(context.Background(), sess.id, b)
-	}
+	var fix store.Batch
+	var orphans []string
+	err = s.opts.Store.Scan(store.Queues, "", func(key string, b []byte) error {
+		id, seq, err := parseQueueKey(key)
+		if err != nil {
+			return err
+		}
+		sess := s.sessions[id]
+		if sess == nil {
+			if len(orphans) == 0 || orphans[len(orphans)-1] != id {
+				orphans = append(orphans, id)
+			}
+			return nil
+		}
+		var rec OutboundState
+		if err := json.Unmarshal(b, &rec); err != nil {
+			return fmt.Errorf("queue entry %d of %q: %w", seq, id, err)
+		}
+		ob := &outbound{qos: rec.QoS, retain: rec.Retain, ids: rec.Identifiers, packetID: rec.PacketID,
+			released: rec.Released, seq: seq, msgID: rec.MessageID, stored: true}
+		if !rec.Released {
+			ob.msg = messages[messageKey(rec.MessageID)]
+			if ob.msg == nil {
+				s.log.Error("queued message missing from the store; dropped", "client_id", id, "seq", seq)
+				fix.Delete(store.Queues, key)
+				return nil
+			}
+			ob.hasRef = true
+			s.persist.refs[rec.MessageID]++
+		}
+		sess.nextSeq = max(sess.nextSeq, seq)
+		if ob.packetID != 0 {
+			sess.inflight = append(sess.inflight, ob)
+			sess.lastID = ob.packetID
+		} else {
+			sess.queue = append(sess.queue, ob)
+		}
+		return nil
+	})
 	if err != nil {
-		s.log.Error("cannot save session", "client_id", sess.id, "err", err)
+		return fmt.Errorf("broker: load queues: %w", err)
 	}
-}
-
-// deleteSession removes an ended session from the store.
-func (s *Server) deleteSession(id string) {
-	if err := s.opts.Store.DeleteSession(context.Background(), id); err != nil {
-		s.log.Error("cannot delete session", "client_id", id, "err", err)
+	for _, id := range orphans {
+		fix.DeletePrefix(store.Queues, queuePrefix(id))
 	}
+	for key, m := range messages {
+		if s.persist.refs[m.ID] == 0 || messageKey(m.ID) != key {
+			fix.Delete(store.Messages, key)
+		}
+	}
+	if fix.Len() > 0 {
+		if err := s.opts.Store.Apply(&fix, true); err != nil {
+			return fmt.Errorf("broker: remove unreferenced records: %w", err)
+		}
+	}
+	for _, sess := range s.sessions {
+		// Entries were appended in key order, which is seq order.
+		if !slices.IsSortedFunc(sess.queue, func(a, b *outbound) int { return cmp.Compare(a.seq, b.seq) }) {
+			return errors.New("broker: load queues: entries out of order")
+		}
+	}
+	s.seq.resume(maxSeq)
+	if len(s.sessions) > 0 || s.retained.Len() > 0 {
+		s.log.Info("state restored", "sessions", len(s.sessions), "retained", s.retained.Len(),
+			"messages", len(s.persist.refs), "took", time.Since(start).Round(time.Millisecond))
+	}
+	return nil
 }

@@ -1,49 +1,139 @@
 // Package store defines where the broker keeps what must outlive a
-// connection or a process: sessions and retained messages. The broker
-// encodes its own records; a store keeps bytes under keys and gives them
-// back, so that every implementation behaves the same.
+// connection or a process: persistent sessions, their queued and inflight
+// messages, and retained messages.
 //
-// store/memory keeps everything in the process; it carries sessions and
-// retained messages from one broker.Server to the next within a process and
-// serves tests.
+// A Store is an ordered key-value store with atomic batches. The broker
+// encodes its own records and decides the key layout, so that every store
+// behaves the same and a new store needs only the few methods of Store;
+// storetest.Run is the suite each one passes.
 //
-// # Caveats
-//
-// Records are written when the broker decides (a session when it goes
-// offline or the server shuts down, a retained message when it is set); a
-// store is not yet written to on every acknowledged message.
+// store/memory keeps everything in the process, for tests and for users who
+// ask for no disk; store/pebble is the crash-safe embedded default.
 package store
 
-import "context"
+import "errors"
 
-// Sessions keeps the encoded state of persistent sessions by client id.
-type Sessions interface {
-	// SaveSession stores state as the session of clientID, replacing any.
-	SaveSession(ctx context.Context, clientID string, state []byte) error
-	// DeleteSession forgets the session of clientID; a missing one is not an
-	// error.
-	DeleteSession(ctx context.Context, clientID string) error
-	// LoadSessions calls fn for every stored session, stopping at fn's first
-	// error, which it returns.
-	LoadSessions(ctx context.Context, fn func(clientID string, state []byte) error) error
+// Bucket names one key space of a Store.
+type Bucket byte
+
+// The buckets the broker uses.
+const (
+	// Sessions holds one record per persistent session, by client id.
+	Sessions Bucket = 's'
+	// Queues holds the messages on their way to persistent sessions, by
+	// client id and sequence number.
+	Queues Bucket = 'q'
+	// Messages holds message bodies shared by several queue entries, by
+	// message id.
+	Messages Bucket = 'm'
+	// Retained holds one retained message per topic name.
+	Retained Bucket = 'r'
+	// Meta holds the store's own records, such as its format version.
+	Meta Bucket = 'x'
+)
+
+// String returns the bucket's name.
+func (b Bucket) String() string {
+	switch b {
+	case Sessions:
+		return "sessions"
+	case Queues:
+		return "queues"
+	case Messages:
+		return "messages"
+	case Retained:
+		return "retained"
+	case Meta:
+		return "meta"
+	}
+	return "bucket(" + string(rune(b)) + ")"
 }
 
-// Retained keeps the encoded retained messages by topic name.
-type Retained interface {
-	// SetRetained stores msg as the retained message of topic.
-	SetRetained(ctx context.Context, topic string, msg []byte) error
-	// DeleteRetained forgets the retained message of topic; a missing one is
-	// not an error.
-	DeleteRetained(ctx context.Context, topic string) error
-	// LoadRetained calls fn for every retained message, stopping at fn's
-	// first error, which it returns.
-	LoadRetained(ctx context.Context, fn func(topic string, msg []byte) error) error
-}
+// ErrNotFound is returned by Get for a key that holds no value.
+var ErrNotFound = errors.New("store: not found")
 
-// Store is everything the broker keeps.
+// ErrClosed is returned by a Store's methods after Close.
+var ErrClosed = errors.New("store: closed")
+
+// Store is an ordered key-value store with atomic batches. Implementations
+// are safe for concurrent use.
 type Store interface {
-	Sessions
-	Retained
-	// Close releases the store; no method may be called after it.
+	// Apply writes every operation of b atomically, in order. With sync
+	// true it returns only once the batch is durable (fsynced); with sync
+	// false the batch is visible to reads at once and reaches the disk
+	// later. Apply does not keep b.
+	Apply(b *Batch, sync bool) error
+	// Get returns a copy of the value of key in bucket, or ErrNotFound.
+	Get(bucket Bucket, key string) ([]byte, error)
+	// Scan calls fn for every key in bucket that starts with prefix, in
+	// byte order of the keys, and stops at fn's first error, which it
+	// returns. value is valid only during the call. fn must not call the
+	// Store.
+	Scan(bucket Bucket, prefix string, fn func(key string, value []byte) error) error
+	// Close makes everything applied durable and releases the store; no
+	// method may be called after it.
 	Close() error
+}
+
+// Sizer is implemented by stores that can tell how many bytes they take on
+// disk.
+type Sizer interface {
+	// DiskSize returns the bytes the store takes on disk.
+	DiskSize() (int64, error)
+}
+
+// Op is one write of a Batch.
+type Op struct {
+	Kind   OpKind
+	Bucket Bucket
+	// Key is the key, or the prefix of a DeletePrefix.
+	Key   string
+	Value []byte
+}
+
+// OpKind tells what an Op does.
+type OpKind byte
+
+// The kinds of Op.
+const (
+	OpSet OpKind = iota
+	OpDelete
+	OpDeletePrefix
+)
+
+// Batch is a list of writes that a Store applies atomically. The zero value
+// is an empty batch. A Batch keeps the values given to Set, not copies:
+// they must not change until the batch has been applied.
+type Batch struct {
+	ops []Op
+}
+
+// Set sets key in bucket to value.
+func (b *Batch) Set(bucket Bucket, key string, value []byte) {
+	b.ops = append(b.ops, Op{Kind: OpSet, Bucket: bucket, Key: key, Value: value})
+}
+
+// Delete removes key from bucket; a missing key is not an error.
+func (b *Batch) Delete(bucket Bucket, key string) {
+	b.ops = append(b.ops, Op{Kind: OpDelete, Bucket: bucket, Key: key})
+}
+
+// DeletePrefix removes every key of bucket that starts with prefix.
+func (b *Batch) DeletePrefix(bucket Bucket, prefix string) {
+	b.ops = append(b.ops, Op{Kind: OpDeletePrefix, Bucket: bucket, Key: prefix})
+}
+
+// Append adds the operations of other after those of b.
+func (b *Batch) Append(other *Batch) { b.ops = append(b.ops, other.ops...) }
+
+// Ops returns the batch's operations in order. The slice belongs to b.
+func (b *Batch) Ops() []Op { return b.ops }
+
+// Len returns the number of operations.
+func (b *Batch) Len() int { return len(b.ops) }
+
+// Reset empties b and keeps its memory.
+func (b *Batch) Reset() {
+	clear(b.ops)
+	b.ops = b.ops[:0]
 }

@@ -1,0 +1,357 @@
+package broker
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/midgemq/midge/store"
+)
+
+// Durability says when the store has a QoS 1 or 2 message, compared with
+// when the publisher gets its acknowledgement.
+type Durability int
+
+const (
+	// DurabilityBatch acknowledges a message once the batch that holds it is
+	// on disk; the writes of every session gather for CommitInterval and
+	// share one fsync (group commit). The default.
+	DurabilityBatch Durability = iota
+	// DurabilitySync acknowledges a message once it is on disk, committing
+	// as soon as there is something to commit. Writes that arrive during a
+	// commit share the next one.
+	DurabilitySync
+	// DurabilityNone acknowledges at once and writes the store behind,
+	// without fsync: a crash loses the last moments, a clean shutdown
+	// nothing.
+	DurabilityNone
+)
+
+// String returns the name of d as the configuration spells it.
+func (d Durability) String() string {
+	switch d {
+	case DurabilityBatch:
+		return "batch"
+	case DurabilitySync:
+		return "sync"
+	case DurabilityNone:
+		return "none"
+	}
+	return fmt.Sprintf("Durability(%d)", int(d))
+}
+
+// ParseDurability returns the Durability named s: "batch", "sync" or
+// "none".
+func ParseDurability(s string) (Durability, error) {
+	for _, d := range []Durability{DurabilityBatch, DurabilitySync, DurabilityNone} {
+		if d.String() == s {
+			return d, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown durability %q (want batch, sync or none)", s)
+}
+
+// persister writes the broker's state changes to the store. Sessions and
+// the router append writes to one shared batch as they change state; a
+// committer goroutine applies the batch and then runs the callbacks that
+// wait for it, such as the PUBACK of a QoS 1 message. mu is a leaf lock:
+// it is taken under session.mu and never calls out while held.
+type persister struct {
+	st       store.Store
+	mode     Durability
+	interval time.Duration
+	log      *slog.Logger
+
+	mu        sync.Mutex
+	batch     store.Batch
+	appended  uint64 // writes appended so far
+	committed uint64 // writes applied so far
+	waiters   []waiter
+	refs      map[MsgID]int32 // queue entries that hold each stored message
+	closed    bool
+
+	kick chan struct{}
+	stop chan struct{}
+	done chan struct{}
+	// spare is the batch the committer applied last, kept for reuse.
+	spare store.Batch
+}
+
+type waiter struct {
+	seq uint64
+	fn  func(error)
+}
+
+func newPersister(st store.Store, mode Durability, interval time.Duration, log *slog.Logger) *persister {
+	p := &persister{
+		st:       st,
+		mode:     mode,
+		interval: interval,
+		log:      log,
+		refs:     make(map[MsgID]int32),
+		kick:     make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	go p.run()
+	return p
+}
+
+// run is the committer: it applies the batch whenever there is one, after
+// gathering for the commit interval in batch mode.
+func (p *persister) run() {
+	defer close(p.done)
+	for {
+		select {
+		case <-p.kick:
+		case <-p.stop:
+			p.commit()
+			return
+		}
+		if p.mode != DurabilitySync && p.interval > 0 {
+			select {
+			case <-time.After(p.interval):
+			case <-p.stop:
+				p.commit()
+				return
+			}
+		}
+		p.commit()
+	}
+}
+
+// commit applies what has been appended and runs the waiters it satisfies.
+func (p *persister) commit() {
+	p.mu.Lock()
+	if p.batch.Len() == 0 {
+		p.mu.Unlock()
+		return
+	}
+	b := p.batch
+	p.batch, p.spare = p.spare, store.Batch{}
+	seq := p.appended
+	p.mu.Unlock()
+
+	err := p.st.Apply(&b, p.mode != DurabilityNone)
+	if err != nil {
+		p.log.Error("store write failed", "writes", b.Len(), "err", err)
+	}
+	b.Reset()
+
+	p.mu.Lock()
+	p.spare = b
+	p.committed = seq
+	n := 0
+	for n < len(p.waiters) && p.waiters[n].seq <= seq {
+		n++
+	}
+	ready := make([]waiter, n)
+	copy(ready, p.waiters[:n])
+	rest := copy(p.waiters, p.waiters[n:])
+	clear(p.waiters[rest:])
+	p.waiters = p.waiters[:rest]
+	p.mu.Unlock()
+	for _, w := range ready {
+		w.fn(err)
+	}
+}
+
+// appendedLocked notes that writes were added to the batch and wakes the
+// committer. The caller holds p.mu.
+func (p *persister) appendedLocked() {
+	p.appended++
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// whenDurable runs fn once every write appended so far is applied (and, in
+// sync and batch modes, on disk); at once when there is nothing to wait for
+// or in DurabilityNone. Callbacks run in the order they were given.
+func (p *persister) whenDurable(fn func(error)) {
+	if p.mode == DurabilityNone {
+		fn(nil)
+		return
+	}
+	p.mu.Lock()
+	if p.appended == p.committed && len(p.waiters) == 0 {
+		p.mu.Unlock()
+		fn(nil)
+		return
+	}
+	p.waiters = append(p.waiters, waiter{seq: p.appended, fn: fn})
+	p.mu.Unlock()
+}
+
+// close commits what is left and stops the committer.
+func (p *persister) close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	p.mu.Unlock()
+	close(p.stop)
+	<-p.done
+}
+
+// Keys. A queue entry is keyed by client id, a zero byte (which no MQTT
+// string holds [MQTT-1.5.4-2]) and its big-endian sequence number, so that
+// a session's entries are contiguous and in order.
+
+func queuePrefix(clientID string) string { return clientID + "\x00" }
+
+func queueKey(clientID string, seq uint64) string {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], seq)
+	return queuePrefix(clientID) + string(b[:])
+}
+
+func parseQueueKey(key string) (clientID string, seq uint64, err error) {
+	if len(key) < 9 || key[len(key)-9] != 0 {
+		return "", 0, fmt.Errorf("malformed queue key %q", key)
+	}
+	return key[:len(key)-9], binary.BigEndian.Uint64([]byte(key[len(key)-8:])), nil
+}
+
+func messageKey(id MsgID) string {
+	var b [12]byte
+	binary.BigEndian.PutUint32(b[:4], id.Node)
+	binary.BigEndian.PutUint64(b[4:], id.Seq)
+	return string(b[:])
+}
+
+// putSessionLocked writes the record of a persistent session: its subscriptions
+// and the QoS 2 packet ids it has received. The caller holds sess.mu.
+func (p *persister) putSessionLocked(sess *session) {
+	rec := SessionState{ClientID: sess.id, IncomingQoS2: make([]uint16, 0, len(sess.qos2In))}
+	for _, sub := range sess.subs {
+		rec.Subscriptions = append(rec.Subscriptions, sub)
+	}
+	for id := range sess.qos2In {
+		rec.IncomingQoS2 = append(rec.IncomingQoS2, id)
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		p.log.Error("cannot encode session", "client_id", sess.id, "err", err)
+		return
+	}
+	p.mu.Lock()
+	p.batch.Set(store.Sessions, sess.id, b)
+	p.appendedLocked()
+	p.mu.Unlock()
+}
+
+// deleteSessionLocked removes a session's record and queue entries,
+// dropping their references to stored messages. The caller holds sess.mu
+// or owns sess.
+func (p *persister) deleteSessionLocked(sess *session, entries []*outbound) {
+	p.mu.Lock()
+	p.batch.Delete(store.Sessions, sess.id)
+	p.batch.DeletePrefix(store.Queues, queuePrefix(sess.id))
+	for _, ob := range entries {
+		ob.stored = false
+		if ob.hasRef {
+			ob.hasRef = false
+			p.unrefLocked(ob.msgID)
+		}
+	}
+	p.appendedLocked()
+	p.mu.Unlock()
+}
+
+// putEntryLocked writes the queue entry of ob for sess, and the message
+// body the first time an entry refers to it. The caller holds sess.mu.
+func (p *persister) putEntryLocked(sess *session, ob *outbound) {
+	rec := ob.state()
+	rec.Message = nil
+	b, err := json.Marshal(rec)
+	if err != nil {
+		p.log.Error("cannot encode queue entry", "client_id", sess.id, "err", err)
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !ob.hasRef && ob.msg != nil {
+		if p.refs[ob.msgID] == 0 {
+			body, err := json.Marshal(ob.msg)
+			if err != nil {
+				p.log.Error("cannot encode message", "topic", ob.msg.Topic, "err", err)
+				return
+			}
+			p.batch.Set(store.Messages, messageKey(ob.msgID), body)
+		}
+		p.refs[ob.msgID]++
+		ob.hasRef = true
+	}
+	ob.stored = true
+	p.batch.Set(store.Queues, queueKey(sess.id, ob.seq), b)
+	p.appendedLocked()
+}
+
+// deleteEntryLocked removes the queue entry of ob. The caller holds
+// sess.mu.
+func (p *persister) deleteEntryLocked(sess *session, ob *outbound) {
+	if !ob.stored {
+		return
+	}
+	p.mu.Lock()
+	p.batch.Delete(store.Queues, queueKey(sess.id, ob.seq))
+	ob.stored = false
+	if ob.hasRef {
+		ob.hasRef = false
+		p.unrefLocked(ob.msgID)
+	}
+	p.appendedLocked()
+	p.mu.Unlock()
+}
+
+// dropRefLocked lets ob's entry stop holding its message body, once the
+// client has sent PUBREC for it. The caller holds sess.mu and rewrites the
+// entry after.
+func (p *persister) dropRefLocked(ob *outbound) {
+	if !ob.hasRef {
+		return
+	}
+	p.mu.Lock()
+	ob.hasRef = false
+	p.unrefLocked(ob.msgID)
+	p.mu.Unlock()
+}
+
+// unrefLocked drops one reference to a stored message and deletes its body
+// with the last. The caller holds p.mu.
+func (p *persister) unrefLocked(id MsgID) {
+	n := p.refs[id] - 1
+	if n > 0 {
+		p.refs[id] = n
+		return
+	}
+	delete(p.refs, id)
+	p.batch.Delete(store.Messages, messageKey(id))
+}
+
+// setRetained writes or clears the retained message of a topic.
+func (p *persister) setRetained(topic string, msg *Message) {
+	var b []byte
+	if msg != nil {
+		var err error
+		if b, err = json.Marshal(msg); err != nil {
+			p.log.Error("cannot encode retained message", "topic", topic, "err", err)
+			return
+		}
+	}
+	p.mu.Lock()
+	if msg == nil {
+		p.batch.Delete(store.Retained, topic)
+	} else {
+		p.batch.Set(store.Retained, topic, b)
+	}
+	p.appendedLocked()
+	p.mu.Unlock()
+}
