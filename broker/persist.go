@@ -71,13 +71,22 @@ type persister struct {
 	committed uint64 // writes applied so far
 	waiters   []waiter
 	refs      map[MsgID]int32 // queue entries that hold each stored message
-	closed    bool
+	// pending holds the message bodies written to batches not yet
+	// applied, so that loadMessage finds them before the store does.
+	pending    map[MsgID]pendingBody
+	pendingIDs []MsgID // bodies in p.batch
+	closed     bool
 
 	kick chan struct{}
 	stop chan struct{}
 	done chan struct{}
 	// spare is the batch the committer applied last, kept for reuse.
 	spare store.Batch
+}
+
+type pendingBody struct {
+	msg *Message
+	n   int // batches that write it and are not yet applied
 }
 
 type waiter struct {
@@ -92,6 +101,7 @@ func newPersister(st store.Store, mode Durability, interval time.Duration, log *
 		interval: interval,
 		log:      log,
 		refs:     make(map[MsgID]int32),
+		pending:  make(map[MsgID]pendingBody),
 		kick:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
@@ -133,6 +143,8 @@ func (p *persister) commit() {
 	b := p.batch
 	p.batch, p.spare = p.spare, store.Batch{}
 	seq := p.appended
+	ids := p.pendingIDs
+	p.pendingIDs = nil
 	p.mu.Unlock()
 
 	err := p.st.Apply(&b, p.mode != DurabilityNone)
@@ -144,6 +156,14 @@ func (p *persister) commit() {
 	p.mu.Lock()
 	p.spare = b
 	p.committed = seq
+	for _, id := range ids {
+		if pb := p.pending[id]; pb.n > 1 {
+			pb.n--
+			p.pending[id] = pb
+		} else {
+			delete(p.pending, id)
+		}
+	}
 	n := 0
 	for n < len(p.waiters) && p.waiters[n].seq <= seq {
 		n++
@@ -285,6 +305,9 @@ func (p *persister) putEntryLocked(sess *session, ob *outbound) {
 				return
 			}
 			p.batch.Set(store.Messages, messageKey(ob.msgID), body)
+			pb := p.pending[ob.msgID]
+			p.pending[ob.msgID] = pendingBody{msg: ob.msg, n: pb.n + 1}
+			p.pendingIDs = append(p.pendingIDs, ob.msgID)
 		}
 		p.refs[ob.msgID]++
 		ob.hasRef = true
@@ -354,4 +377,32 @@ func (p *persister) setRetained(topic string, msg *Message) {
 	}
 	p.appendedLocked()
 	p.mu.Unlock()
+}
+
+// loadMessage returns the stored message id: from the bodies not yet
+// applied, or else from the store.
+func (p *persister) loadMessage(id MsgID) (*Message, error) {
+	p.mu.Lock()
+	pb, ok := p.pending[id]
+	p.mu.Unlock()
+	if ok {
+		return pb.msg, nil
+	}
+	b, err := p.st.Get(store.Messages, messageKey(id))
+	if err != nil {
+		return nil, fmt.Errorf("load message %d/%d: %w", id.Node, id.Seq, err)
+	}
+	m := new(Message)
+	if err := json.Unmarshal(b, m); err != nil {
+		return nil, fmt.Errorf("decode message %d/%d: %w", id.Node, id.Seq, err)
+	}
+	return m, nil
+}
+
+func parseMessageKey(key string) (MsgID, error) {
+	if len(key) != 12 {
+		return MsgID{}, fmt.Errorf("malformed message key %x", key)
+	}
+	b := []byte(key)
+	return MsgID{Node: binary.BigEndian.Uint32(b[:4]), Seq: binary.BigEndian.Uint64(b[4:])}, nil
 }

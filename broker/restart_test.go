@@ -152,3 +152,62 @@ func count(t *testing.T, st store.Store, bucket store.Bucket) int {
 	}
 	return n
 }
+
+// TestQueueBeyondWindowLivesInStore queues more messages for an offline
+// session than its inflight window holds: those beyond the window are read
+// back from the store, in order, both in the same server and after a
+// restart.
+func TestQueueBeyondWindowLivesInStore(t *testing.T) {
+	st := memory.New()
+	opts := broker.Options{Store: st, MaxInflight: 2}
+	b1 := testbroker.Start(t, opts)
+	c, _ := mqtttest.Connect(t, b1.Addr, packet.V311, &packet.Connect{ClientID: "away"})
+	c.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "q", QoS: 1}}})
+	c.Expect(packet.TypeSuback)
+	c.Send(&packet.Disconnect{})
+	c.ExpectClosed(2 * time.Second)
+	pub, _ := mqtttest.Connect(t, b1.Addr, packet.V311, &packet.Connect{ClientID: "pub", CleanStart: true})
+	const n = 20
+	for i := range n {
+		pub.Send(&packet.Publish{Topic: "q", QoS: 1, PacketID: uint16(i + 1), Payload: fmt.Appendf(nil, "m%d", i)})
+		pub.Expect(packet.TypePuback)
+	}
+	// Take half in this server, acknowledging as we go.
+	c, _ = mqtttest.Connect(t, b1.Addr, packet.V311, &packet.Connect{ClientID: "away"})
+	for i := range n / 2 {
+		p := c.Expect(packet.TypePublish).(*packet.Publish)
+		if want := fmt.Sprintf("m%d", i); string(p.Payload) != want {
+			t.Fatalf("got %q, want %q", p.Payload, want)
+		}
+		c.Send(&packet.Ack{Kind: packet.TypePuback, PacketID: p.PacketID})
+	}
+	c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := b1.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The rest after a restart: what was in flight comes again with DUP.
+	b2 := testbroker.Start(t, opts)
+	c, _ = mqtttest.Connect(t, b2.Addr, packet.V311, &packet.Connect{ClientID: "away"})
+	next := n / 2
+	for next < n {
+		p := c.Expect(packet.TypePublish).(*packet.Publish)
+		got := string(p.Payload)
+		switch {
+		case got == fmt.Sprintf("m%d", next):
+			next++
+		case p.Dup:
+			// A message sent in the first server and not acknowledged.
+		default:
+			t.Fatalf("got %q dup=%v, want m%d", got, p.Dup, next)
+		}
+		c.Send(&packet.Ack{Kind: packet.TypePuback, PacketID: p.PacketID})
+	}
+	testbroker.Eventually(t, 2*time.Second, func() error {
+		if q, m := count(t, st, store.Queues), count(t, st, store.Messages); q != 0 || m != 0 {
+			return fmt.Errorf("%d entries and %d bodies left", q, m)
+		}
+		return nil
+	})
+}

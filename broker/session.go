@@ -107,6 +107,12 @@ func (s *session) deliverLocked(msg *Message, d Delivery, qos byte, retain bool)
 	s.queue = append(s.queue, ob)
 	if s.persistent {
 		s.srv.persist.putEntryLocked(s, ob)
+		if s.queueLenLocked() > s.srv.opts.MaxInflight {
+			// Beyond what the next refill of the window takes, a queued
+			// message lives in the store only; it is loaded when its turn
+			// comes, so offline queues do not hold their messages in memory.
+			ob.msg = nil
+		}
 	}
 	return Queued, false
 }
@@ -155,6 +161,15 @@ func (s *session) fillLocked() {
 		ob := s.queue[s.qhead]
 		s.queue[s.qhead] = nil
 		s.qhead++
+		if ob.msg == nil {
+			m, err := s.srv.persist.loadMessage(ob.msgID)
+			if err != nil {
+				s.srv.log.Error("queued message lost", "client_id", s.id, "err", err)
+				s.srv.persist.deleteEntryLocked(s, ob)
+				continue
+			}
+			ob.msg = m
+		}
 		s.sendLocked(ob)
 	}
 	if s.qhead == len(s.queue) {

@@ -70,14 +70,18 @@ func (s *Server) load() error {
 		return fmt.Errorf("broker: load retained messages: %w", err)
 	}
 
-	messages := make(map[string]*Message)
-	err = s.opts.Store.Scan(store.Messages, "", func(key string, b []byte) error {
-		m := new(Message)
-		if err := json.Unmarshal(b, m); err != nil {
-			return fmt.Errorf("message %x: %w", key, err)
+	// Message bodies are read when a queue needs them; here only which
+	// exist.
+	stored := make(map[MsgID]bool)
+	var fix store.Batch
+	err = s.opts.Store.Scan(store.Messages, "", func(key string, _ []byte) error {
+		id, err := parseMessageKey(key)
+		if err != nil {
+			fix.Delete(store.Messages, key)
+			return nil
 		}
-		maxSeq = max(maxSeq, m.ID.Seq)
-		messages[key] = m
+		maxSeq = max(maxSeq, id.Seq)
+		stored[id] = true
 		return nil
 	})
 	if err != nil {
@@ -106,7 +110,6 @@ func (s *Server) load() error {
 		return fmt.Errorf("broker: load sessions: %w", err)
 	}
 
-	var fix store.Batch
 	var orphans []string
 	err = s.opts.Store.Scan(store.Queues, "", func(key string, b []byte) error {
 		id, seq, err := parseQueueKey(key)
@@ -127,8 +130,7 @@ func (s *Server) load() error {
 		ob := &outbound{qos: rec.QoS, retain: rec.Retain, ids: rec.Identifiers, packetID: rec.PacketID,
 			released: rec.Released, seq: seq, msgID: rec.MessageID, stored: true}
 		if !rec.Released {
-			ob.msg = messages[messageKey(rec.MessageID)]
-			if ob.msg == nil {
+			if !stored[rec.MessageID] {
 				s.log.Error("queued message missing from the store; dropped", "client_id", id, "seq", seq)
 				fix.Delete(store.Queues, key)
 				return nil
@@ -151,9 +153,9 @@ func (s *Server) load() error {
 	for _, id := range orphans {
 		fix.DeletePrefix(store.Queues, queuePrefix(id))
 	}
-	for key, m := range messages {
-		if s.persist.refs[m.ID] == 0 || messageKey(m.ID) != key {
-			fix.Delete(store.Messages, key)
+	for id := range stored {
+		if s.persist.refs[id] == 0 {
+			fix.Delete(store.Messages, messageKey(id))
 		}
 	}
 	if fix.Len() > 0 {
@@ -165,6 +167,17 @@ func (s *Server) load() error {
 		// Entries were appended in key order, which is seq order.
 		if !slices.IsSortedFunc(sess.queue, func(a, b *outbound) int { return cmp.Compare(a.seq, b.seq) }) {
 			return errors.New("broker: load queues: entries out of order")
+		}
+		// Inflight messages are re-sent on reconnect: load them now; queued
+		// ones are loaded when the window takes them.
+		for _, ob := range sess.inflight {
+			if !ob.released {
+				m, err := s.persist.loadMessage(ob.msgID)
+				if err != nil {
+					return fmt.Errorf("broker: load inflight message of %q: %w", sess.id, err)
+				}
+				ob.msg = m
+			}
 		}
 	}
 	s.seq.resume(maxSeq)
