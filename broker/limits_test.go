@@ -12,6 +12,7 @@ import (
 	"github.com/midgemq/midge/internal/mqtttest"
 	"github.com/midgemq/midge/internal/testbroker"
 	"github.com/midgemq/midge/packet"
+	"github.com/midgemq/midge/store/memory"
 )
 
 // TestMaxPacketSize closes a connection whose packet is over MaxPacketSize
@@ -165,5 +166,62 @@ func TestSlowReaderQoS0(t *testing.T) {
 	}
 	if d := b.Stats().Dropped["output_full"]; d == 0 {
 		t.Fatal("no output_full drops counted for a subscriber that never reads")
+	}
+}
+
+// sizedStore is a memory store that reports a disk size the test sets.
+type sizedStore struct {
+	*memory.Store
+	size atomic.Int64
+}
+
+func (s *sizedStore) DiskSize() (int64, error) { return s.size.Load(), nil }
+
+// TestMaxStoreBytes refuses QoS 1 and 2 messages while the store is over
+// its limit: Quota Exceeded for 5.0, an acknowledged and counted drop for
+// 3.1.1; QoS 0 still flows, and so does everything once there is room.
+func TestMaxStoreBytes(t *testing.T) {
+	st := &sizedStore{Store: memory.New()}
+	st.size.Store(2000)
+	b := testbroker.Start(t, broker.Options{Store: st, MaxStoreBytes: 1000})
+	sub, _ := mqtttest.Connect(t, b.Addr, packet.V5, &packet.Connect{ClientID: "sub", CleanStart: true})
+	sub.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "full/#", QoS: 1}}})
+	sub.Expect(packet.TypeSuback)
+
+	v5, _ := mqtttest.Connect(t, b.Addr, packet.V5, &packet.Connect{ClientID: "v5", CleanStart: true})
+	v5.Send(&packet.Publish{Topic: "full/a", QoS: 1, PacketID: 1, Payload: []byte("x")})
+	if a := v5.Expect(packet.TypePuback).(*packet.Ack); a.ReasonCode != packet.QuotaExceeded {
+		t.Fatalf("PUBACK reason %v, want QuotaExceeded", a.ReasonCode)
+	}
+	v5.Send(&packet.Publish{Topic: "full/a", QoS: 2, PacketID: 2, Payload: []byte("x")})
+	if a := v5.Expect(packet.TypePubrec).(*packet.Ack); a.ReasonCode != packet.QuotaExceeded {
+		t.Fatalf("PUBREC reason %v, want QuotaExceeded", a.ReasonCode)
+	}
+	v3, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "v3", CleanStart: true})
+	v3.Send(&packet.Publish{Topic: "full/b", QoS: 1, PacketID: 1, Payload: []byte("x")})
+	v3.Expect(packet.TypePuback)
+	sub.ExpectNothing(100 * time.Millisecond)
+	if d := b.Stats().Dropped["store_full"]; d != 3 {
+		t.Fatalf("store_full drops = %d, want 3", d)
+	}
+	v3.Send(&packet.Publish{Topic: "full/c", Payload: []byte("qos 0")})
+	if p := sub.Expect(packet.TypePublish).(*packet.Publish); string(p.Payload) != "qos 0" {
+		t.Fatalf("got %q", p.Payload)
+	}
+
+	st.size.Store(10)
+	testbroker.Eventually(t, 5*time.Second, func() error {
+		// A retained message makes the store commit, which checks its size.
+		v3.Send(&packet.Publish{Topic: "poke", Retain: true, Payload: []byte("x")})
+		before := b.Stats().Dropped["store_full"]
+		v3.Send(&packet.Publish{Topic: "full/d", QoS: 1, PacketID: 2, Payload: []byte("ok")})
+		v3.Expect(packet.TypePuback)
+		if b.Stats().Dropped["store_full"] > before {
+			return fmt.Errorf("still refused")
+		}
+		return nil
+	})
+	if p := sub.Expect(packet.TypePublish).(*packet.Publish); string(p.Payload) != "ok" {
+		t.Fatalf("got %q", p.Payload)
 	}
 }

@@ -82,6 +82,13 @@ type Options struct {
 	// or after the store has it on disk. The default is DurabilityBatch.
 	Durability Durability
 
+	// MaxStoreBytes bounds the disk space of the store, for stores that can
+	// tell it (store.Sizer). Once the store holds more, QoS 1 and 2
+	// PUBLISH packets are refused: MQTT 5.0 clients get Quota Exceeded
+	// (0x97), older clients an acknowledgement for a message that is
+	// dropped, counted and logged. Zero means no limit.
+	MaxStoreBytes int64
+
 	// CommitInterval is how long DurabilityBatch gathers writes before one
 	// commit. The default is 2ms.
 	CommitInterval time.Duration
@@ -158,6 +165,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Durability < DurabilityBatch || o.Durability > DurabilityNone {
 		errs = append(errs, fmt.Errorf("broker: Durability %d unknown", int(o.Durability)))
+	}
+	if o.MaxStoreBytes < 0 {
+		errs = append(errs, fmt.Errorf("broker: MaxStoreBytes %d is negative", o.MaxStoreBytes))
 	}
 	if o.CommitInterval < 0 || o.CommitInterval > time.Second {
 		errs = append(errs, fmt.Errorf("broker: CommitInterval %s out of range 0..1s", o.CommitInterval))

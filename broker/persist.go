@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/midgemq/midge/store"
@@ -77,6 +78,12 @@ type persister struct {
 	pendingIDs []MsgID // bodies in p.batch
 	closed     bool
 
+	// maxBytes is the store's size limit, 0 for none; full is set while
+	// the store is over it, checked at most every sizeCheckEvery.
+	maxBytes  int64
+	full      atomic.Bool
+	lastCheck time.Time
+
 	kick chan struct{}
 	stop chan struct{}
 	done chan struct{}
@@ -94,11 +101,12 @@ type waiter struct {
 	fn  func(error)
 }
 
-func newPersister(st store.Store, mode Durability, interval time.Duration, log *slog.Logger) *persister {
+func newPersister(st store.Store, mode Durability, interval time.Duration, maxBytes int64, log *slog.Logger) *persister {
 	p := &persister{
 		st:       st,
 		mode:     mode,
 		interval: interval,
+		maxBytes: maxBytes,
 		log:      log,
 		refs:     make(map[MsgID]int32),
 		pending:  make(map[MsgID]pendingBody),
@@ -106,6 +114,7 @@ func newPersister(st store.Store, mode Durability, interval time.Duration, log *
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
+	p.checkSize()
 	go p.run()
 	return p
 }
@@ -152,6 +161,7 @@ func (p *persister) commit() {
 		p.log.Error("store write failed", "writes", b.Len(), "err", err)
 	}
 	b.Reset()
+	p.checkSize()
 
 	p.mu.Lock()
 	p.spare = b
@@ -176,6 +186,31 @@ func (p *persister) commit() {
 	p.mu.Unlock()
 	for _, w := range ready {
 		w.fn(err)
+	}
+}
+
+// sizeCheckEvery is how often the store's size is compared with its limit.
+const sizeCheckEvery = 100 * time.Millisecond
+
+// checkSize updates full from the store's size. It runs on the committer.
+func (p *persister) checkSize() {
+	sz, ok := p.st.(store.Sizer)
+	if p.maxBytes <= 0 || !ok || time.Since(p.lastCheck) < sizeCheckEvery {
+		return
+	}
+	p.lastCheck = time.Now()
+	n, err := sz.DiskSize()
+	if err != nil {
+		p.log.Error("cannot tell the store's size", "err", err)
+		return
+	}
+	full := n >= p.maxBytes
+	if p.full.Swap(full) != full {
+		if full {
+			p.log.Warn("store full: QoS 1 and 2 messages are refused", "bytes", n, "max_bytes", p.maxBytes)
+		} else {
+			p.log.Info("store below its limit again", "bytes", n, "max_bytes", p.maxBytes)
+		}
 	}
 }
 

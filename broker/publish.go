@@ -39,6 +39,22 @@ func (c *conn) handlePublish(h packet.FixedHeader, body []byte) error {
 		return nil
 	}
 
+	if p.QoS > 0 && c.srv.persist.full.Load() {
+		// The store is over its limit: a QoS 1 or 2 message could not be
+		// kept for the sessions that need it.
+		c.srv.drop(DropStoreFull, c.info.ClientID)
+		code := packet.QuotaExceeded
+		if c.version != packet.V5 {
+			code = packet.Success // 3.1.1 acknowledgements carry no reason
+		}
+		if p.QoS == 1 {
+			c.sendAck(packet.TypePuback, p.PacketID, code)
+		} else {
+			c.sendAck(packet.TypePubrec, p.PacketID, code)
+		}
+		return nil
+	}
+
 	msg := &Message{
 		ID:        c.srv.seq.next(),
 		Topic:     p.Topic,

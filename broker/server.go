@@ -53,7 +53,7 @@ func New(opts Options) (*Server, error) {
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
 	}
-	s.persist = newPersister(opts.Store, opts.Durability, opts.CommitInterval, opts.Logger)
+	s.persist = newPersister(opts.Store, opts.Durability, opts.CommitInterval, opts.MaxStoreBytes, opts.Logger)
 	s.router = newLocalRouter(s, s.persist)
 	if err := s.load(); err != nil {
 		s.persist.close()

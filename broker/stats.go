@@ -30,6 +30,9 @@ const (
 	// DropObserverQueueFull is an event not passed to observers because their
 	// queue was full.
 	DropObserverQueueFull
+	// DropStoreFull is a QoS 1 or 2 PUBLISH refused because the store had
+	// reached MaxStoreBytes.
+	DropStoreFull
 	numDropReasons
 )
 
@@ -40,6 +43,7 @@ var dropReasonNames = [numDropReasons]string{
 	DropConnectTimeout:    "connect_timeout",
 	DropPacketTooLarge:    "packet_too_large",
 	DropObserverQueueFull: "observer_queue_full",
+	DropStoreFull:         "store_full",
 }
 
 // String returns the reason's stable snake_case name, as used in logs and
