@@ -208,6 +208,11 @@ func (c *conn) finish(err error) {
 	}
 	c.wmu.Unlock()
 	c.flushWG.Wait()
+	// The session lets go before the socket closes, so that a client that
+	// sees the close finds its session offline (or gone) at once.
+	if c.sess != nil {
+		c.srv.detach(c.sess, c)
+	}
 	c.nc.Close()
 
 	if c.sess != nil {
@@ -215,7 +220,6 @@ func (c *conn) finish(err error) {
 		if c.gracefulExit {
 			will = nil
 		}
-		c.srv.detach(c.sess, c)
 		if will != nil {
 			c.publishWill(will)
 		}

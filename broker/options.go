@@ -42,7 +42,8 @@ type Options struct {
 	// MaxQueued is how many QoS 1 and 2 messages a session may hold waiting
 	// for its client (while offline, or while the inflight window is full).
 	// A message that finds the queue full is dropped, counted and logged.
-	// The default is 1000.
+	// The default is 1000; a negative value means no queue: messages that
+	// cannot be sent at once are dropped.
 	MaxQueued int
 
 	// MaxConnections is how many client connections the server holds at once.
@@ -150,9 +151,6 @@ func (o *Options) Validate() error {
 	}
 	if o.MaxInflight < 1 || o.MaxInflight > 65535 {
 		errs = append(errs, fmt.Errorf("broker: MaxInflight %d out of range 1..65535", o.MaxInflight))
-	}
-	if o.MaxQueued < 0 {
-		errs = append(errs, fmt.Errorf("broker: MaxQueued %d is negative", o.MaxQueued))
 	}
 	if o.ConnectTimeout < 0 {
 		errs = append(errs, fmt.Errorf("broker: ConnectTimeout %s is negative", o.ConnectTimeout))

@@ -1,0 +1,122 @@
+package config
+
+import "time"
+
+// Config is the whole content of midge.toml. The zero value is not valid;
+// start from Defaults, or use Parse or Load, which fill in the defaults of
+// every key a file leaves out.
+type Config struct {
+	// DataDir is the directory for Midge's state, including the LOCK file
+	// that keeps a second process out. The default is "midge-data".
+	DataDir string `toml:"data_dir"`
+
+	// LogLevel is the lowest level logged: "debug", "info", "warn" or
+	// "error". The default is "info".
+	LogLevel string `toml:"log_level"`
+
+	// LogFormat is how logs are written to stderr: "text" (logfmt-like
+	// key=value) or "json". The default is "text".
+	LogFormat string `toml:"log_format"`
+
+	// MaxPacketSize is the largest MQTT packet, fixed header included, that a
+	// client may send. The default is 1MiB; the bounds are 16 and 268435460.
+	MaxPacketSize Size `toml:"max_packet_size"`
+
+	// MaxInflightMessages is how many QoS 1 and 2 messages may be sent to a
+	// client and not yet acknowledged. The default is 32; the bounds are 1
+	// and 65535.
+	MaxInflightMessages int `toml:"max_inflight_messages"`
+
+	// MaxQueuedMessages is how many QoS 1 and 2 messages a session may hold
+	// waiting for its client. The default is 1000; 0 means no queue: what
+	// cannot be sent at once is dropped. It must not be negative.
+	MaxQueuedMessages int `toml:"max_queued_messages"`
+
+	// MaxConnections is how many client connections the broker holds at
+	// once. The default is 10000; -1 means no limit and 0 is invalid.
+	MaxConnections int `toml:"max_connections"`
+
+	// ConnectTimeout is how long a new connection may take to send CONNECT.
+	// The default is 10s; it must be positive.
+	ConnectTimeout Duration `toml:"connect_timeout"`
+
+	// WriteTimeout is how long a write to a client may block before the
+	// connection is closed. The default is 30s; it must be positive.
+	WriteTimeout Duration `toml:"write_timeout"`
+
+	// MaxOutputBytes bounds the bytes waiting to be written to one client.
+	// The default is 4MiB; it must be positive.
+	MaxOutputBytes Size `toml:"max_output_bytes"`
+
+	// Store is where sessions, queues and retained messages are kept:
+	// "pebble" (on disk in DataDir, crash-safe) or "memory" (lost when the
+	// process ends). The default is "pebble".
+	Store string `toml:"store"`
+	// Durability says when a QoS 1 or 2 message is acknowledged: "batch"
+	// (after the group commit that holds it is on disk), "sync" (after its
+	// own commit is on disk) or "none" (at once; the store is written
+	// behind). The default is "batch".
+	Durability string `toml:"durability"`
+	// CommitInterval is how long "batch" durability gathers writes before
+	// one commit. The default is 2ms; the bounds are 0 and 1s.
+	CommitInterval Duration `toml:"commit_interval"`
+	// MaxStoreSize is the disk space the store may take before QoS 1 and 2
+	// messages are refused. The default is 0, no limit.
+	MaxStoreSize Size `toml:"max_store_size"`
+	// Listeners are the sockets that accept clients, written as [[listener]]
+	// tables. The default is one TCP listener named "mqtt" on ":1883"; a file
+	// that has any [[listener]] replaces that list.
+	Listeners []Listener `toml:"listener"`
+}
+
+// Listener is one [[listener]] table: a socket that accepts MQTT clients.
+type Listener struct {
+	// Name identifies the listener in logs and errors; names are unique. The
+	// default is "mqtt".
+	Name string `toml:"name"`
+
+	// Type is the transport. Only "tcp" exists for now, and it is the
+	// default.
+	Type string `toml:"type"`
+
+	// Address is the host:port to listen on; an empty host means every
+	// interface. The default is ":1883".
+	Address string `toml:"address"`
+}
+
+// The values that Listener.Type, Config.LogLevel and Config.LogFormat may
+// take, in the order error messages list them.
+var (
+	listenerTypes = []string{"tcp"}
+	logLevels     = []string{"debug", "info", "warn", "error"}
+	logFormats    = []string{"text", "json"}
+	storeKinds    = []string{"pebble", "memory"}
+	durabilities  = []string{"batch", "sync", "none"}
+)
+
+// DefaultListener returns the listener of Defaults, whose fields are also the
+// defaults of each field a [[listener]] table leaves out.
+func DefaultListener() Listener {
+	return Listener{Name: "mqtt", Type: "tcp", Address: ":1883"}
+}
+
+// Defaults returns a new Config holding the default of every key; it is
+// what an empty file yields.
+func Defaults() *Config {
+	return &Config{
+		DataDir:             "midge-data",
+		LogLevel:            "info",
+		LogFormat:           "text",
+		MaxPacketSize:       1 << 20,
+		MaxInflightMessages: 32,
+		MaxQueuedMessages:   1000,
+		MaxConnections:      10000,
+		ConnectTimeout:      Duration{10 * time.Second},
+		WriteTimeout:        Duration{30 * time.Second},
+		MaxOutputBytes:      4 << 20,
+		Store:               "pebble",
+		Durability:          "batch",
+		CommitInterval:      Duration{2 * time.Millisecond},
+		Listeners:           []Listener{DefaultListener()},
+	}
+}

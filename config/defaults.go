@@ -1,0 +1,77 @@
+package config
+
+// defaultsFile is the text of DefaultsFile. Its values must stay equal to
+// Defaults(), and every key must have a comment; config_test.go checks both.
+const defaultsFile = `# midge.toml: the configuration of the Midge MQTT broker.
+#
+# This is the complete default configuration, as printed by
+# "midge config defaults": every key, set to its default. Every key is
+# optional; a key left out keeps the default shown here. Check a file with
+# "midge config check FILE".
+#
+# Sizes are strings with a unit, B, kB, MB, GB (powers of 1000) or KiB, MiB,
+# GiB (powers of 1024), or plain integers counting bytes. Durations are
+# strings such as "10s", "1m30s" or "500ms".
+
+# Directory for the broker's state and its LOCK file (one process per directory).
+data_dir = "midge-data"
+
+# Lowest level of the logs written to stderr: "debug", "info", "warn" or "error".
+log_level = "info"
+
+# Format of the logs: "text" (key=value pairs) or "json" (one object per line).
+log_format = "text"
+
+# Largest MQTT packet a client may send, fixed header included (16B to 268435460).
+max_packet_size = "1MiB"
+
+# QoS 1 and 2 messages sent to a client and not yet acknowledged (1 to 65535).
+max_inflight_messages = 32
+
+# QoS 1 and 2 messages a session may hold waiting for its client; 0 means no queue.
+max_queued_messages = 1000
+
+# Client connections held at once; -1 means no limit.
+max_connections = 10000
+
+# Time a new connection has to send its CONNECT packet before it is closed.
+connect_timeout = "10s"
+
+# Time a write to a client may block before the connection is closed.
+write_timeout = "30s"
+
+# Bytes waiting to be written to one client before QoS 0 messages are dropped.
+max_output_bytes = "4MiB"
+
+# Where sessions, queues and retained messages live: "pebble" (on disk in
+# data_dir, survives crashes) or "memory" (lost when the process ends).
+store = "pebble"
+
+# When a QoS 1 or 2 message is acknowledged: "batch" (once the group commit
+# holding it is on disk), "sync" (once its own commit is on disk) or "none"
+# (at once, the store is written behind without fsync).
+durability = "batch"
+
+# How long "batch" durability gathers writes before one commit (0s to 1s).
+commit_interval = "2ms"
+
+# Disk space the store may take before QoS 1 and 2 messages are refused; 0 means no limit.
+max_store_size = 0
+
+# Each [[listener]] table opens a socket that accepts MQTT clients. Writing
+# any [[listener]] replaces this default one; repeat the table for more.
+[[listener]]
+# Unique name of the listener, used in logs and errors.
+name = "mqtt"
+# Transport of the listener: "tcp" (the only type for now).
+type = "tcp"
+# Address to listen on, as host:port; an empty host means every interface.
+address = ":1883"
+`
+
+// DefaultsFile returns the complete default configuration file: every key
+// set to its default, each with a comment saying what it means. Parsing it
+// yields Defaults().
+func DefaultsFile() string {
+	return defaultsFile
+}
