@@ -70,17 +70,21 @@ func (c *conn) handleSubscribe(h packet.FixedHeader, body []byte) error {
 			c.log.Debug("subscribed", "filter", req.Filter, "qos", sub.QoS)
 		}
 	}
-	c.send(&ack)
-	for _, r := range sendRetained {
-		d := Delivery{QoS: r.sub.QoS, Retained: true}
-		if r.sub.Identifier != 0 {
-			d.Identifiers = []uint32{r.sub.Identifier}
+	// SUBACK once the subscriptions are durable, so that a broker crash
+	// after it cannot lose them; the retained messages follow it.
+	c.srv.persist.whenDurable(func(error) {
+		c.send(&ack)
+		for _, r := range sendRetained {
+			d := Delivery{QoS: r.sub.QoS, Retained: true}
+			if r.sub.Identifier != 0 {
+				d.Identifiers = []uint32{r.sub.Identifier}
+			}
+			c.srv.router.Retained(r.filter, func(m *Message) bool {
+				c.sess.deliver(m, d)
+				return true
+			})
 		}
-		c.srv.router.Retained(r.filter, func(m *Message) bool {
-			c.sess.deliver(m, d)
-			return true
-		})
-	}
+	})
 	return nil
 }
 
@@ -106,6 +110,6 @@ func (c *conn) handleUnsubscribe(h packet.FixedHeader, body []byte) error {
 			ack.ReasonCodes[i] = packet.NoSubscriptionExisted
 		}
 	}
-	c.send(&ack)
+	c.srv.persist.whenDurable(func(error) { c.send(&ack) })
 	return nil
 }
