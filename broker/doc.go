@@ -18,18 +18,37 @@
 // buffer, puts it in its inflight window, or queues it. Output is written by
 // a goroutine that exists only while the buffer is not empty.
 //
+// # Persistence
+//
+// Every change of a persistent session (subscriptions, received QoS 2
+// packet ids, one entry per queued or inflight message) and of the retained
+// messages is appended to one shared store batch as it happens; a
+// committer goroutine applies the batch (group commit) and then runs the
+// callbacks that waited for it: the PUBACK, PUBREC, PUBCOMP, SUBACK and
+// UNSUBACK packets, and the QoS 1 and 2 messages to persistent sessions.
+// So nothing is acknowledged, and no message is handed to a persistent
+// session's client, before the store has it (as Options.Durability
+// defines). The receipt of a message and its queue entries go into one
+// batch together. A message is stored once however many sessions queue it;
+// queued messages beyond the inflight window are read back from the store
+// when their turn comes.
+//
 // # Lock order
 //
-// Server.mu → session.mu → conn.wmu. A goroutine holding a lock later in the
-// list never takes one earlier in it. No lock is held across network I/O,
-// a Router call, an Authenticator or Authorizer call, or a channel send that
-// may block.
+// persister.group (shared) → Server.mu → session.mu → persister.mu →
+// conn.wmu. A goroutine holding a lock later in the list never takes one
+// earlier in it. No lock is held across network I/O, an Authenticator or
+// Authorizer call, a store write, or a channel send that may block, and
+// none but persister.group (shared, by the publisher's goroutine) across a
+// Router call. Callbacks of the persister run with no lock held.
 //
 // # Caveats
 //
-//   - Sessions, queues and retained messages live in memory; the Store
-//     options carry them across a Shutdown and New in the same process.
 //   - MQTT 5.0 clients are served with the 5.0 encoding and reason codes, but
 //     5.0-only behaviour (session and message expiry, topic aliases, flow
 //     control by Receive Maximum, enhanced authentication) is not yet done.
+//   - Wills are not stored: a will whose connection was open when the
+//     process died is not published after the restart.
+//   - Records are JSON for now; a binary encoding would be smaller and
+//     faster.
 package broker

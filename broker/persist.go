@@ -66,11 +66,17 @@ type persister struct {
 	interval time.Duration
 	log      *slog.Logger
 
+	// group is held shared by writers whose writes must be applied
+	// together, and exclusively by the committer while it takes the batch.
+	group sync.RWMutex
+
 	mu        sync.Mutex
 	batch     store.Batch
 	appended  uint64 // writes appended so far
 	committed uint64 // writes applied so far
 	waiters   []waiter
+	running   bool            // callbacks are running
+	lastErr   error           // of the last Apply
 	refs      map[MsgID]int32 // queue entries that hold each stored message
 	// pending holds the message bodies written to batches not yet
 	// applied, so that loadMessage finds them before the store does.
@@ -142,50 +148,65 @@ func (p *persister) run() {
 	}
 }
 
-// commit applies what has been appended and runs the waiters it satisfies.
+// commit applies what has been appended, then runs the waiters it
+// satisfies, in order, until none is left: waiters that come while it runs
+// callbacks wait for it rather than overtake the callbacks before them.
 func (p *persister) commit() {
+	// The exclusive group lock makes sure no group of writes that must be
+	// applied together is half in the batch.
+	p.group.Lock()
 	p.mu.Lock()
-	if p.batch.Len() == 0 {
+	p.group.Unlock()
+	if p.batch.Len() > 0 {
+		b := p.batch
+		p.batch, p.spare = p.spare, store.Batch{}
+		seq := p.appended
+		ids := p.pendingIDs
+		p.pendingIDs = nil
 		p.mu.Unlock()
-		return
-	}
-	b := p.batch
-	p.batch, p.spare = p.spare, store.Batch{}
-	seq := p.appended
-	ids := p.pendingIDs
-	p.pendingIDs = nil
-	p.mu.Unlock()
 
-	err := p.st.Apply(&b, p.mode != DurabilityNone)
-	if err != nil {
-		p.log.Error("store write failed", "writes", b.Len(), "err", err)
-	}
-	b.Reset()
-	p.checkSize()
+		err := p.st.Apply(&b, p.mode != DurabilityNone)
+		if err != nil {
+			p.log.Error("store write failed", "writes", b.Len(), "err", err)
+		}
+		b.Reset()
+		p.checkSize()
 
-	p.mu.Lock()
-	p.spare = b
-	p.committed = seq
-	for _, id := range ids {
-		if pb := p.pending[id]; pb.n > 1 {
-			pb.n--
-			p.pending[id] = pb
-		} else {
-			delete(p.pending, id)
+		p.mu.Lock()
+		p.spare = b
+		p.committed = seq
+		p.lastErr = err
+		for _, id := range ids {
+			if pb := p.pending[id]; pb.n > 1 {
+				pb.n--
+				p.pending[id] = pb
+			} else {
+				delete(p.pending, id)
+			}
 		}
 	}
-	n := 0
-	for n < len(p.waiters) && p.waiters[n].seq <= seq {
-		n++
-	}
-	ready := make([]waiter, n)
-	copy(ready, p.waiters[:n])
-	rest := copy(p.waiters, p.waiters[n:])
-	clear(p.waiters[rest:])
-	p.waiters = p.waiters[:rest]
-	p.mu.Unlock()
-	for _, w := range ready {
-		w.fn(err)
+	for {
+		n := 0
+		for n < len(p.waiters) && p.waiters[n].seq <= p.committed {
+			n++
+		}
+		if n == 0 {
+			p.running = false
+			p.mu.Unlock()
+			return
+		}
+		ready := make([]waiter, n)
+		copy(ready, p.waiters[:n])
+		rest := copy(p.waiters, p.waiters[n:])
+		clear(p.waiters[rest:])
+		p.waiters = p.waiters[:rest]
+		p.running = true
+		err := p.lastErr
+		p.mu.Unlock()
+		for _, w := range ready {
+			w.fn(err)
+		}
+		p.mu.Lock()
 	}
 }
 
@@ -225,22 +246,60 @@ func (p *persister) appendedLocked() {
 }
 
 // whenDurable runs fn once every write appended so far is applied (and, in
-// sync and batch modes, on disk); at once when there is nothing to wait for
-// or in DurabilityNone. Callbacks run in the order they were given.
+// sync and batch modes, on disk): at once when there is nothing to wait
+// for, or in DurabilityNone. Callbacks run in the order they were given.
+// The caller must hold no session lock: fn may run at once.
 func (p *persister) whenDurable(fn func(error)) {
 	if p.mode == DurabilityNone {
 		fn(nil)
 		return
 	}
 	p.mu.Lock()
-	if p.appended == p.committed && len(p.waiters) == 0 {
+	if p.idleLocked() {
 		p.mu.Unlock()
 		fn(nil)
 		return
 	}
-	p.waiters = append(p.waiters, waiter{seq: p.appended, fn: fn})
+	p.waitLocked(fn)
 	p.mu.Unlock()
 }
+
+// deferLocked is whenDurable for callers that hold a session lock: when
+// there is something to wait for it registers fn and reports true;
+// otherwise it reports false and the caller acts at once.
+func (p *persister) deferLocked(fn func(error)) bool {
+	if p.mode == DurabilityNone {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.idleLocked() {
+		return false
+	}
+	p.waitLocked(fn)
+	return true
+}
+
+// idleLocked reports whether everything appended is applied and no
+// callback waits or runs. The caller holds p.mu.
+func (p *persister) idleLocked() bool {
+	return p.closed || (p.appended == p.committed && len(p.waiters) == 0 && !p.running)
+}
+
+func (p *persister) waitLocked(fn func(error)) {
+	p.waiters = append(p.waiters, waiter{seq: p.appended, fn: fn})
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// beginGroup and endGroup bracket writes that must reach the store in one
+// batch, such as a QoS 2 message's receipt and its queue entries. Groups
+// may run at once; the committer waits for those open to end.
+func (p *persister) beginGroup() { p.group.RLock() }
+
+func (p *persister) endGroup() { p.group.RUnlock() }
 
 // close commits what is left and stops the committer.
 func (p *persister) close() {

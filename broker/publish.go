@@ -67,6 +67,12 @@ func (c *conn) handlePublish(h packet.FixedHeader, body []byte) error {
 		msg.Properties = forwardProperties(&p.Properties)
 	}
 	id := p.PacketID
+	if p.QoS > 0 {
+		// The receipt of the message and the entries of the sessions it
+		// goes to reach the store together, or not at all.
+		c.srv.persist.beginGroup()
+		defer c.srv.persist.endGroup()
+	}
 	switch p.QoS {
 	case 0:
 		c.srv.router.Publish(msg, nil)
@@ -119,7 +125,10 @@ func (c *conn) handleAck(h packet.FixedHeader, body []byte) error {
 		if !c.sess.pubrec(a.PacketID) {
 			code = packet.PacketIdentifierNotFound
 		}
-		c.sendAck(packet.TypePubrel, a.PacketID, code)
+		// PUBREL once the store knows the message was received: after a
+		// crash the broker must not send it again as new [MQTT-4.3.3-5].
+		id := a.PacketID
+		c.srv.persist.whenDurable(func(error) { c.sendAck(packet.TypePubrel, id, code) })
 	case packet.TypePubrel:
 		code := packet.Success
 		if !c.sess.release(a.PacketID) {

@@ -127,8 +127,28 @@ func (s *session) sendLocked(ob *outbound) {
 	s.inflight = append(s.inflight, ob)
 	if s.persistent {
 		s.srv.persist.putEntryLocked(s, ob)
+		// The message goes out once its entry is durable: a client that
+		// has a QoS 2 message must find it again, under the same packet
+		// id, after a crash, or it would take it as a new one. QoS 1
+		// messages wait too, so that the session's messages keep their
+		// order.
+		if s.srv.persist.deferLocked(func(error) { s.sendDeferred(ob) }) {
+			return
+		}
 	}
 	s.conn.sendPublish(ob.msg, ob.qos, ob.retain, ob.packetID, false, ob.ids)
+}
+
+// sendDeferred sends ob, whose sending waited for the store, if it is still
+// in flight to a connected client.
+func (s *session) sendDeferred(ob *outbound) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.conn; c != nil && !ob.released && ob.msg != nil {
+		if i := s.findLocked(ob.packetID); i >= 0 && s.inflight[i] == ob {
+			c.sendPublish(ob.msg, ob.qos, ob.retain, ob.packetID, false, ob.ids)
+		}
+	}
 }
 
 // nextIDLocked returns a packet id not used by any inflight message
