@@ -42,7 +42,7 @@ type conn struct {
 	version   packet.Version
 	info      ClientInfo
 	sess      *session
-	will      *packet.Will
+	will      *Message
 	keepAlive time.Duration
 
 	// Used only by serve.
@@ -216,12 +216,15 @@ func (c *conn) finish(err error) {
 	c.nc.Close()
 
 	if c.sess != nil {
-		will := c.will
-		if c.gracefulExit {
-			will = nil
-		}
-		if will != nil {
-			c.publishWill(will)
+		if c.will != nil {
+			// Publishing the will and removing it from the session's record
+			// reach the store together.
+			c.srv.persist.beginGroup()
+			if !c.gracefulExit {
+				c.srv.publishWill(c.will, c.info)
+			}
+			c.sess.clearWill(c.will)
+			c.srv.persist.endGroup()
 		}
 		reason := "client disconnected"
 		if r, ok := c.stopReason.Load().(string); ok {

@@ -103,7 +103,7 @@ func (c *conn) accept(p *packet.Connect) error {
 		if !c.authorize(ActionPublish, w.Topic) {
 			return c.refuse(packet.NotAuthorized, "will topic not authorized")
 		}
-		c.will = w
+		c.will = c.willMessage(w)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), c.srv.opts.ConnectTimeout)
@@ -116,6 +116,11 @@ func (c *conn) accept(p *packet.Connect) error {
 	sess, present := c.srv.attach(c, c.info.ClientID, p.CleanStart, persistent)
 	c.sess = sess
 	c.attached.Store(true)
+	if c.will != nil {
+		// A persistent session's store record holds the will while the
+		// connection lasts, so that a broker crash does not lose it.
+		sess.setWill(c.will)
+	}
 	c.keepAlive = time.Duration(p.KeepAlive) * time.Second
 	// [MQTT-3.2.2-1] [MQTT-3.2.2-2] Session Present is set only when an
 	// existing session is resumed.
@@ -151,10 +156,9 @@ func (c *conn) authorize(a Action, t string) bool {
 	return az.Authorize(context.Background(), &c.info, a, t)
 }
 
-// publishWill publishes the connection's will message [MQTT-3.1.2-8].
-func (c *conn) publishWill(w *packet.Will) {
+// willMessage is the message that w asks to publish.
+func (c *conn) willMessage(w *packet.Will) *Message {
 	msg := &Message{
-		ID:        c.srv.seq.next(),
 		Topic:     w.Topic,
 		Payload:   w.Payload,
 		QoS:       w.QoS,
@@ -164,7 +168,15 @@ func (c *conn) publishWill(w *packet.Will) {
 	if c.version == packet.V5 {
 		msg.Properties = forwardProperties(&w.Properties)
 	}
-	c.srv.counters.msgsIn.Add(1)
-	c.srv.router.Publish(msg, nil)
-	c.srv.observe(event{kind: eventPublish, msg: msg, info: c.info})
+	return msg
+}
+
+// publishWill publishes a will message [MQTT-3.1.2-8], as a message of its
+// own: the same will may be published once per connection.
+func (s *Server) publishWill(w *Message, info ClientInfo) {
+	msg := *w
+	msg.ID = s.seq.next()
+	s.counters.msgsIn.Add(1)
+	s.router.Publish(&msg, nil)
+	s.observe(event{kind: eventPublish, msg: &msg, info: info})
 }

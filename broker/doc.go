@@ -47,8 +47,9 @@
 //   - MQTT 5.0 clients are served with the 5.0 encoding and reason codes, but
 //     5.0-only behaviour (session and message expiry, topic aliases, flow
 //     control by Receive Maximum, enhanced authentication) is not yet done.
-//   - Wills are not stored: a will whose connection was open when the
-//     process died is not published after the restart.
+//   - CONNACK does not wait for the store: a will, or a new persistent
+//     session, reaches it within one commit after the CONNACK. Wills of
+//     clean sessions are not stored.
 //   - Records are JSON for now; a binary encoding would be smaller and
 //     faster.
 package broker

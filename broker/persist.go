@@ -343,7 +343,7 @@ func messageKey(id MsgID) string {
 // putSessionLocked writes the record of a persistent session: its subscriptions
 // and the QoS 2 packet ids it has received. The caller holds sess.mu.
 func (p *persister) putSessionLocked(sess *session) {
-	rec := SessionState{ClientID: sess.id, IncomingQoS2: make([]uint16, 0, len(sess.qos2In))}
+	rec := SessionState{ClientID: sess.id, Will: sess.will, IncomingQoS2: make([]uint16, 0, len(sess.qos2In))}
 	for _, sub := range sess.subs {
 		rec.Subscriptions = append(rec.Subscriptions, sub)
 	}

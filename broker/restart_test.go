@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -210,4 +211,37 @@ func TestQueueBeyondWindowLivesInStore(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestWillSurvivesCrash: a persistent session's will is in the store while
+// its connection lasts, so a server started on the store after a crash
+// (here: while the first still runs, as if it had died) publishes it.
+func TestWillSurvivesCrash(t *testing.T) {
+	st := memory.New()
+	b1 := testbroker.Start(t, broker.Options{Store: st})
+	mqtttest.Connect(t, b1.Addr, packet.V311, &packet.Connect{ClientID: "device",
+		Will: &packet.Will{Topic: "status/device", Payload: []byte("gone"), QoS: 1, Retain: true}})
+	clean, _ := mqtttest.Connect(t, b1.Addr, packet.V311, &packet.Connect{ClientID: "tidy",
+		Will: &packet.Will{Topic: "status/tidy", Payload: []byte("gone"), Retain: true}})
+	clean.Send(&packet.Disconnect{})
+	clean.ExpectClosed(2 * time.Second)
+	// The will reaches the store within a commit of the CONNACK.
+	testbroker.Eventually(t, 2*time.Second, func() error {
+		rec, err := st.Get(store.Sessions, "device")
+		if err != nil || !strings.Contains(string(rec), "status/device") {
+			return fmt.Errorf("will not stored yet: %v", err)
+		}
+		return nil
+	})
+
+	b2 := testbroker.Start(t, broker.Options{Store: st})
+	r, _ := mqtttest.Connect(t, b2.Addr, packet.V311, &packet.Connect{ClientID: "reader", CleanStart: true})
+	r.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "status/+"}}})
+	r.Expect(packet.TypeSuback)
+	p := r.Expect(packet.TypePublish).(*packet.Publish)
+	if p.Topic != "status/device" || string(p.Payload) != "gone" || !p.Retain {
+		t.Fatalf("got %q %q retain=%v, want the device's retained will", p.Topic, p.Payload, p.Retain)
+	}
+	// The will that a DISCONNECT discarded is not published [MQTT-3.1.2-10].
+	r.ExpectNothing(200 * time.Millisecond)
 }

@@ -35,6 +35,9 @@ type session struct {
 	// ending is made when the session is being discarded and closed once
 	// it is gone from the server's table.
 	ending chan struct{}
+	// will is the will of the connection that holds the session, kept in
+	// the store record of a persistent session.
+	will *Message
 	// qos2In holds the packet ids of QoS 2 messages received from the client
 	// and not yet released by its PUBREL.
 	qos2In map[uint16]struct{}
@@ -338,6 +341,30 @@ func (s *session) unsubscribe(filter string) bool {
 		s.srv.persist.putSessionLocked(s)
 	}
 	return ok
+}
+
+// setWill records the will of the connection that now holds the session.
+func (s *session) setWill(w *Message) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.will = w
+	if s.persistent {
+		s.srv.persist.putSessionLocked(s)
+	}
+}
+
+// clearWill forgets w once it is published or discarded, unless a newer
+// connection has set its own will meanwhile.
+func (s *session) clearWill(w *Message) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.will != w {
+		return
+	}
+	s.will = nil
+	if s.persistent {
+		s.srv.persist.putSessionLocked(s)
+	}
 }
 
 // setPersistentLocked changes whether the session outlives its connection,

@@ -27,6 +27,9 @@ type SessionState struct {
 	// IncomingQoS2 are the packet ids of QoS 2 messages received from the
 	// client and not yet released.
 	IncomingQoS2 []uint16 `json:"incoming_qos2,omitempty"`
+	// Will is the will of the connection that held the session, if it has
+	// one and has not ended.
+	Will *Message `json:"will,omitempty"`
 }
 
 // OutboundState is one message on its way to a session's client.
@@ -103,6 +106,7 @@ func (s *Server) load() error {
 		for _, pid := range st.IncomingQoS2 {
 			sess.qos2In[pid] = struct{}{}
 		}
+		sess.will = st.Will
 		s.sessions[id] = sess
 		return nil
 	})
@@ -181,6 +185,22 @@ func (s *Server) load() error {
 		}
 	}
 	s.seq.resume(maxSeq)
+	// A will still in the store belongs to a connection that was open when
+	// the broker stopped without closing it: the connection ended without
+	// DISCONNECT, so the will is published now [MQTT-3.1.2-8].
+	wills := 0
+	for _, sess := range s.sessions {
+		if w := sess.will; w != nil {
+			s.persist.beginGroup()
+			s.publishWill(w, ClientInfo{ClientID: sess.id})
+			sess.clearWill(w)
+			s.persist.endGroup()
+			wills++
+		}
+	}
+	if wills > 0 {
+		s.log.Info("wills of connections open at the last stop published", "wills", wills)
+	}
 	if len(s.sessions) > 0 || s.retained.Len() > 0 {
 		s.log.Info("state restored", "sessions", len(s.sessions), "retained", s.retained.Len(),
 			"messages", len(s.persist.refs), "took", time.Since(start).Round(time.Millisecond))
