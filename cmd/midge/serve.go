@@ -161,6 +161,10 @@ func openStore(c *config.Config, logger *slog.Logger) (store.Store, error) {
 	default:
 		dir := filepath.Join(c.DataDir, "store")
 		st, err := pebble.Open(dir, pebble.Options{Logger: logger.With("component", "store")})
+		if errors.Is(err, pebble.ErrCorrupt) {
+			return nil, fmt.Errorf("open store: %w\nto start without the stored state, keep the damaged store aside and restart:\n  mv %s %s.corrupt-%s",
+				err, dir, dir, time.Now().Format("20060102-150405"))
+		}
 		if err != nil {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
