@@ -18,8 +18,9 @@ type Durability int
 
 const (
 	// DurabilityBatch acknowledges a message once the batch that holds it is
-	// on disk; the writes of every session gather for CommitInterval and
-	// share one fsync (group commit). The default.
+	// on disk. Commits start at most once per CommitInterval, so that under
+	// load the writes of every session gather and share one fsync (group
+	// commit); after a quiet spell a write commits at once. The default.
 	DurabilityBatch Durability = iota
 	// DurabilitySync acknowledges a message once it is on disk, committing
 	// as soon as there is something to commit. Writes that arrive during a
@@ -129,6 +130,7 @@ func newPersister(st store.Store, mode Durability, interval time.Duration, maxBy
 // gathering for the commit interval in batch mode.
 func (p *persister) run() {
 	defer close(p.done)
+	var last time.Time // when the last commit began
 	for {
 		select {
 		case <-p.kick:
@@ -136,14 +138,18 @@ func (p *persister) run() {
 			p.commit()
 			return
 		}
-		if p.mode != DurabilitySync && p.interval > 0 {
+		// Batch mode commits at most once per interval: after a quiet
+		// spell the first write commits at once, under load writes gather
+		// until the interval since the last commit has passed.
+		if wait := time.Until(last.Add(p.interval)); p.mode != DurabilitySync && wait > 0 {
 			select {
-			case <-time.After(p.interval):
+			case <-time.After(wait):
 			case <-p.stop:
 				p.commit()
 				return
 			}
 		}
+		last = time.Now()
 		p.commit()
 	}
 }

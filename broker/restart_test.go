@@ -245,3 +245,25 @@ func TestWillSurvivesCrash(t *testing.T) {
 	// The will that a DISCONNECT discarded is not published [MQTT-3.1.2-10].
 	r.ExpectNothing(200 * time.Millisecond)
 }
+
+// TestRouterPublishGivesIDs: messages an embedding program publishes get
+// ids of their own, so that each keeps its own body in the store.
+func TestRouterPublishGivesIDs(t *testing.T) {
+	b := testbroker.Start(t, broker.Options{MaxInflight: 1})
+	c, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "away"})
+	c.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "inbox/+", QoS: 1}}})
+	c.Expect(packet.TypeSuback)
+	c.Send(&packet.Disconnect{})
+	c.ExpectClosed(2 * time.Second)
+	for _, body := range []string{"first", "second", "third"} {
+		b.Router().Publish(&broker.Message{Topic: "inbox/x", QoS: 1, Payload: []byte(body)}, nil)
+	}
+	c, _ = mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "away"})
+	for _, want := range []string{"first", "second", "third"} {
+		p := c.Expect(packet.TypePublish).(*packet.Publish)
+		if string(p.Payload) != want {
+			t.Fatalf("got %q, want %q", p.Payload, want)
+		}
+		c.Send(&packet.Ack{Kind: packet.TypePuback, PacketID: p.PacketID})
+	}
+}

@@ -19,6 +19,7 @@ type Router interface {
 	// is set, updates the retained messages. It calls done, if not nil, once
 	// msg is in every subscriber's session (and stored, where the store is
 	// durable); a PUBACK or PUBREC waits for done, not for Publish to return.
+	// A message whose ID is zero gets one.
 	Publish(msg *Message, done func(error))
 	// Retained calls fn for each retained message matching filter until fn
 	// returns false.
@@ -66,6 +67,7 @@ type localRouter struct {
 	retained *topic.Retained[*Message]
 	deliver  Deliverer
 	persist  *persister
+	seq      *msgSeq
 	scratch  sync.Pool // *matchScratch
 }
 
@@ -77,7 +79,7 @@ type matchScratch struct {
 }
 
 func newLocalRouter(s *Server, p *persister) *localRouter {
-	r := &localRouter{index: s.index, retained: s.retained, deliver: s, persist: p}
+	r := &localRouter{index: s.index, retained: s.retained, deliver: s, persist: p, seq: &s.seq}
 	r.scratch.New = func() any { return new(matchScratch) }
 	return r
 }
@@ -93,6 +95,11 @@ func (r *localRouter) Unsubscribe(clientID, filter string) (bool, error) {
 }
 
 func (r *localRouter) Publish(msg *Message, done func(error)) {
+	if msg.ID == (MsgID{}) {
+		// The store keeps a message's body under its id: messages that an
+		// embedding program publishes need one of their own too.
+		msg.ID = r.seq.next()
+	}
 	if msg.Retain {
 		r.retain(msg)
 	}
