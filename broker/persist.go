@@ -399,7 +399,7 @@ func (p *persister) putEntryLocked(sess *session, ob *outbound) {
 	defer p.mu.Unlock()
 	if !ob.hasRef && ob.msg != nil {
 		if p.refs[ob.msgID] == 0 {
-			body, err := json.Marshal(ob.msg)
+			body, err := appendMessage(nil, ob.msg)
 			if err != nil {
 				p.log.Error("cannot encode message", "topic", ob.msg.Topic, "err", err)
 				return
@@ -464,7 +464,7 @@ func (p *persister) setRetained(topic string, msg *Message) {
 	var b []byte
 	if msg != nil {
 		var err error
-		if b, err = json.Marshal(msg); err != nil {
+		if b, err = appendMessage(nil, msg); err != nil {
 			p.log.Error("cannot encode retained message", "topic", topic, "err", err)
 			return
 		}
@@ -492,8 +492,8 @@ func (p *persister) loadMessage(id MsgID) (*Message, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load message %d/%d: %w", id.Node, id.Seq, err)
 	}
-	m := new(Message)
-	if err := json.Unmarshal(b, m); err != nil {
+	m, err := decodeMessage(b)
+	if err != nil {
 		return nil, fmt.Errorf("decode message %d/%d: %w", id.Node, id.Seq, err)
 	}
 	return m, nil

@@ -61,12 +61,13 @@ func (s *Server) load() error {
 	start := time.Now()
 	var maxSeq uint64
 	err := s.opts.Store.Scan(store.Retained, "", func(name string, b []byte) error {
-		var m Message
-		if err := json.Unmarshal(b, &m); err != nil {
+		// b is the store's until fn returns; the message keeps a copy.
+		m, err := decodeMessage(slices.Clone(b))
+		if err != nil {
 			return fmt.Errorf("retained message %q: %w", name, err)
 		}
 		maxSeq = max(maxSeq, m.ID.Seq)
-		s.retained.Set(name, &m)
+		s.retained.Set(name, m)
 		return nil
 	})
 	if err != nil {
