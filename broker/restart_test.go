@@ -229,7 +229,7 @@ func TestWillSurvivesCrash(t *testing.T) {
 	testbroker.Eventually(t, 2*time.Second, func() error {
 		rec, err := st.Get(store.Sessions, "device")
 		if err != nil || !strings.Contains(string(rec), "status/device") {
-			return fmt.Errorf("will not stored yet: %v", err)
+			return fmt.Errorf("will not stored yet: %w", err)
 		}
 		return nil
 	})
