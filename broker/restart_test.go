@@ -3,7 +3,9 @@ package broker_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,13 +15,59 @@ import (
 	"github.com/midgemq/midge/packet"
 	"github.com/midgemq/midge/store"
 	"github.com/midgemq/midge/store/memory"
+	"github.com/midgemq/midge/store/pebble"
 )
+
+// testStore is a store the restart tests run on, and how to reopen it as a
+// restarted process would.
+type testStore struct {
+	name   string
+	open   func(t *testing.T) store.Store
+	reopen func(t *testing.T, s store.Store) store.Store
+}
+
+func testStores() []testStore {
+	return []testStore{
+		{"memory", func(*testing.T) store.Store { return memory.New() },
+			func(_ *testing.T, s store.Store) store.Store { return s }},
+		{"pebble", func(t *testing.T) store.Store {
+			dir := t.TempDir()
+			s, err := pebble.Open(dir, pebble.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			dirs.Store(s, dir)
+			return s
+		}, func(t *testing.T, s store.Store) store.Store {
+			dir, _ := dirs.Load(s)
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s2, err := pebble.Open(dir.(string), pebble.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s2.Close() })
+			return s2
+		}},
+	}
+}
+
+// dirs maps the pebble stores of the tests to their directories.
+var dirs sync.Map
 
 // TestStateCarriedByStore shuts a server down and starts another on the same
 // store: persistent sessions (subscriptions, queued and inflight messages,
 // QoS 2 state) and retained messages come back.
 func TestStateCarriedByStore(t *testing.T) {
-	st := memory.New()
+	for _, ts := range testStores() {
+		t.Run(ts.name, func(t *testing.T) { testStateCarriedByStore(t, ts) })
+	}
+}
+
+func testStateCarriedByStore(t *testing.T, ts testStore) {
+	st := ts.open(t)
 	b1 := testbroker.Start(t, broker.Options{Store: st})
 
 	sub, _ := mqtttest.Connect(t, b1.Addr, packet.V311, &packet.Connect{ClientID: "keeper"})
@@ -59,6 +107,7 @@ func TestStateCarriedByStore(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	st = ts.reopen(t, st)
 	b2 := testbroker.Start(t, broker.Options{Store: st})
 	back, ack := mqtttest.Connect(t, b2.Addr, packet.V311, &packet.Connect{ClientID: "keeper"})
 	if !ack.SessionPresent {
@@ -159,7 +208,13 @@ func count(t *testing.T, st store.Store, bucket store.Bucket) int {
 // back from the store, in order, both in the same server and after a
 // restart.
 func TestQueueBeyondWindowLivesInStore(t *testing.T) {
-	st := memory.New()
+	for _, ts := range testStores() {
+		t.Run(ts.name, func(t *testing.T) { testQueueBeyondWindow(t, ts) })
+	}
+}
+
+func testQueueBeyondWindow(t *testing.T, ts testStore) {
+	st := ts.open(t)
 	opts := broker.Options{Store: st, MaxInflight: 2}
 	b1 := testbroker.Start(t, opts)
 	c, _ := mqtttest.Connect(t, b1.Addr, packet.V311, &packet.Connect{ClientID: "away"})
@@ -189,6 +244,8 @@ func TestQueueBeyondWindowLivesInStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The rest after a restart: what was in flight comes again with DUP.
+	st = ts.reopen(t, st)
+	opts.Store = st
 	b2 := testbroker.Start(t, opts)
 	c, _ = mqtttest.Connect(t, b2.Addr, packet.V311, &packet.Connect{ClientID: "away"})
 	next := n / 2
@@ -265,5 +322,54 @@ func TestRouterPublishGivesIDs(t *testing.T) {
 			t.Fatalf("got %q, want %q", p.Payload, want)
 		}
 		c.Send(&packet.Ack{Kind: packet.TypePuback, PacketID: p.PacketID})
+	}
+}
+
+// TestOfflineQueueNotInMemory queues 160 MB of messages for an offline
+// persistent session on the Pebble store: the heap grows by a fraction of
+// that, because queued messages beyond the inflight window live in the
+// store only.
+func TestOfflineQueueNotInMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 160 MB")
+	}
+	st := testStores()[1].open(t)
+	b := testbroker.Start(t, broker.Options{Store: st, MaxQueued: 1 << 20})
+	c, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "away"})
+	c.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "bulk", QoS: 1}}})
+	c.Expect(packet.TypeSuback)
+	c.Send(&packet.Disconnect{})
+	c.ExpectClosed(2 * time.Second)
+
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	before := heap()
+	const n, size = 40_000, 4096
+	done := make(chan error, 1)
+	for i := range n {
+		payload := make([]byte, size)
+		payload[0] = byte(i)
+		var fn func(error)
+		if i == n-1 {
+			fn = func(err error) { done <- err }
+		}
+		b.Router().Publish(&broker.Message{Topic: "bulk", QoS: 1, Payload: payload}, fn)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	after := heap()
+	growth := int64(after) - int64(before)
+	t.Logf("%d MB queued; heap %d MB -> %d MB", n*size>>20, before>>20, after>>20)
+	// Pebble's memtables and block cache take a fixed 10-20 MB of it.
+	if growth > n*size/3 {
+		t.Fatalf("heap grew by %d MB for %d MB of queued messages", growth>>20, n*size>>20)
+	}
+	if q := b.Stats().Dropped["queue_full"]; q != 0 {
+		t.Fatalf("%d messages dropped", q)
 	}
 }
