@@ -167,6 +167,14 @@ func (c *conn) handle(h packet.FixedHeader, body []byte) error {
 		if err := p.Decode(h, body, c.version); err != nil {
 			return err
 		}
+		if p.Properties.HasSessionExpiryInterval {
+			// A 5.0 client may change how long its session stays, but not
+			// make a session that ends with the connection stay
+			// [MQTT-3.14.2-2].
+			if !c.sess.setExpiry(p.Properties.SessionExpiryInterval) {
+				return &packet.ReasonError{Code: packet.ProtocolError, Msg: "session expiry set on a session that ends with its connection"}
+			}
+		}
 		// [MQTT-3.14.4-3] A DISCONNECT discards the will, except that a 5.0
 		// client may ask for it to be sent anyway.
 		c.gracefulExit = p.ReasonCode != packet.DisconnectWithWillMessage

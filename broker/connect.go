@@ -58,11 +58,16 @@ func (c *conn) accept(p *packet.Connect) error {
 	c.info = ClientInfo{ClientID: p.ClientID, Username: p.Username, Remote: c.nc.RemoteAddr(), Version: p.Version}
 	var connack packet.Connack
 
-	persistent := !p.CleanStart
+	// How long the session outlives the connection: in 3.1 and 3.1.1 a
+	// session without Clean Session persists until the client ends it; in
+	// 5.0 Clean Start only says how the session begins, and Session Expiry
+	// Interval how long it stays (absent means 0) [MQTT-3.1.2-23].
+	var expiryInterval uint32
+	if !p.CleanStart {
+		expiryInterval = neverExpires
+	}
 	if p.Version == packet.V5 {
-		// In 5.0 Clean Start only says how the session begins; the session
-		// outlives the connection when Session Expiry Interval is not 0.
-		persistent = p.Properties.SessionExpiryInterval > 0
+		expiryInterval = p.Properties.SessionExpiryInterval
 	}
 
 	if p.ClientID == "" {
@@ -113,7 +118,7 @@ func (c *conn) accept(p *packet.Connect) error {
 		c.log.Warn("client id claim failed", "err", err)
 		return c.refuse(packet.ServerUnavailable, "client id claim failed")
 	}
-	sess, present := c.srv.attach(c, c.info.ClientID, p.CleanStart, persistent)
+	sess, present := c.srv.attach(c, c.info.ClientID, p.CleanStart, expiryInterval)
 	c.sess = sess
 	c.attached.Store(true)
 	if c.will != nil {
@@ -176,6 +181,7 @@ func (c *conn) willMessage(w *packet.Will) *Message {
 func (s *Server) publishWill(w *Message, info ClientInfo) {
 	msg := *w
 	msg.ID = s.seq.next()
+	msg.setExpiry(time.Now())
 	s.counters.msgsIn.Add(1)
 	s.router.Publish(&msg, nil)
 	s.observe(event{kind: eventPublish, msg: &msg, info: info})

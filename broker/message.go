@@ -39,6 +39,19 @@ type Message struct {
 	Expiry time.Time
 }
 
+// expired reports whether m's expiry deadline has passed at now.
+func (m *Message) expired(now time.Time) bool {
+	return !m.Expiry.IsZero() && !now.Before(m.Expiry)
+}
+
+// setExpiry sets m's deadline from its Message Expiry Interval property,
+// counted from now [MQTT-3.3.2-5].
+func (m *Message) setExpiry(now time.Time) {
+	if p := m.Properties; p != nil && p.HasMessageExpiryInterval {
+		m.Expiry = now.Add(time.Duration(p.MessageExpiryInterval) * time.Second)
+	}
+}
+
 // forwardProperties copies the properties of an incoming PUBLISH that travel
 // with the message to its subscribers. It returns nil when there are none,
 // so that a 3.1.1 message costs nothing.

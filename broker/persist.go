@@ -349,7 +349,11 @@ func messageKey(id MsgID) string {
 // putSessionLocked writes the record of a persistent session: its subscriptions
 // and the QoS 2 packet ids it has received. The caller holds sess.mu.
 func (p *persister) putSessionLocked(sess *session) {
-	rec := SessionState{ClientID: sess.id, Will: sess.will, IncomingQoS2: make([]uint16, 0, len(sess.qos2In))}
+	rec := SessionState{ClientID: sess.id, Will: sess.will, ExpiryInterval: sess.expiry,
+		IncomingQoS2: make([]uint16, 0, len(sess.qos2In))}
+	if !sess.expiresAt.IsZero() {
+		rec.ExpiresAt = sess.expiresAt.Unix()
+	}
 	for _, sub := range sess.subs {
 		rec.Subscriptions = append(rec.Subscriptions, sub)
 	}

@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"time"
+
 	"github.com/midgemq/midge/packet"
 	"github.com/midgemq/midge/topic"
 )
@@ -65,6 +67,7 @@ func (c *conn) handlePublish(h packet.FixedHeader, body []byte) error {
 	}
 	if c.version == packet.V5 {
 		msg.Properties = forwardProperties(&p.Properties)
+		msg.setExpiry(time.Now())
 	}
 	id := p.PacketID
 	if p.QoS > 0 {

@@ -3,7 +3,6 @@ package broker_test
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -322,54 +321,5 @@ func TestRouterPublishGivesIDs(t *testing.T) {
 			t.Fatalf("got %q, want %q", p.Payload, want)
 		}
 		c.Send(&packet.Ack{Kind: packet.TypePuback, PacketID: p.PacketID})
-	}
-}
-
-// TestOfflineQueueNotInMemory queues 160 MB of messages for an offline
-// persistent session on the Pebble store: the heap grows by a fraction of
-// that, because queued messages beyond the inflight window live in the
-// store only.
-func TestOfflineQueueNotInMemory(t *testing.T) {
-	if testing.Short() {
-		t.Skip("writes 160 MB")
-	}
-	st := testStores()[1].open(t)
-	b := testbroker.Start(t, broker.Options{Store: st, MaxQueued: 1 << 20})
-	c, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "away"})
-	c.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "bulk", QoS: 1}}})
-	c.Expect(packet.TypeSuback)
-	c.Send(&packet.Disconnect{})
-	c.ExpectClosed(2 * time.Second)
-
-	heap := func() uint64 {
-		runtime.GC()
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		return ms.HeapAlloc
-	}
-	before := heap()
-	const n, size = 40_000, 4096
-	done := make(chan error, 1)
-	for i := range n {
-		payload := make([]byte, size)
-		payload[0] = byte(i)
-		var fn func(error)
-		if i == n-1 {
-			fn = func(err error) { done <- err }
-		}
-		b.Router().Publish(&broker.Message{Topic: "bulk", QoS: 1, Payload: payload}, fn)
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	after := heap()
-	growth := int64(after) - int64(before)
-	t.Logf("%d MB queued; heap %d MB -> %d MB", n*size>>20, before>>20, after>>20)
-	// Pebble's memtables and block cache take a fixed 10-20 MB of it.
-	if growth > n*size/3 {
-		t.Fatalf("heap grew by %d MB for %d MB of queued messages", growth>>20, n*size>>20)
-	}
-	if q := b.Stats().Dropped["queue_full"]; q != 0 {
-		t.Fatalf("%d messages dropped", q)
 	}
 }

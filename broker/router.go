@@ -2,6 +2,7 @@ package broker
 
 import (
 	"sync"
+	"time"
 
 	"github.com/midgemq/midge/topic"
 )
@@ -169,5 +170,11 @@ func sharedDelivery(m *topic.Subscription, shared bool) Delivery {
 }
 
 func (r *localRouter) Retained(filter string, fn func(*Message) bool) {
-	r.retained.Match(filter, func(_ string, m *Message) bool { return fn(m) })
+	now := time.Now()
+	r.retained.Match(filter, func(_ string, m *Message) bool {
+		if m.expired(now) {
+			return true // [MQTT-3.3.2-5] an expired retained message is not sent
+		}
+		return fn(m)
+	})
 }

@@ -21,6 +21,7 @@ type Server struct {
 	retained *topic.Retained[*Message]
 	router   Router
 	persist  *persister
+	expiry   *expiry
 	counters counters
 	events   chan event     // nil when there are no observers
 	bg       sync.WaitGroup // background goroutines: observers
@@ -53,12 +54,14 @@ func New(opts Options) (*Server, error) {
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
 	}
+	s.expiry = newExpiry()
 	s.persist = newPersister(opts.Store, opts.Durability, opts.CommitInterval, opts.MaxStoreBytes, opts.Logger)
 	s.router = newLocalRouter(s, s.persist)
 	if err := s.load(); err != nil {
 		s.persist.close()
 		return nil, err
 	}
+	go s.expiry.run(s.expireSession)
 	if len(opts.Observers) > 0 {
 		s.events = make(chan event, observerQueueLen)
 		s.bg.Add(1)
@@ -195,10 +198,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	select {
 	case <-waited:
 	case <-ctx.Done():
+		s.expiry.close()
 		s.persist.close()
 		return ctx.Err()
 	}
 	// Everything sessions wrote is in the store once the committer ends.
+	s.expiry.close()
 	s.persist.close()
 	if s.events != nil {
 		close(s.events)
@@ -221,13 +226,15 @@ func (s *Server) Deliver(clientID string, msg *Message, d Delivery) Outcome {
 // attach makes c the connection of the session clientID, taking the session
 // over from any connection that holds it. With cleanStart the old session
 // is discarded first. It reports the session and whether it existed before.
-func (s *Server) attach(c *conn, clientID string, cleanStart, persistent bool) (*session, bool) {
+func (s *Server) attach(c *conn, clientID string, cleanStart bool, expiryInterval uint32) (*session, bool) {
+	persistent := expiryInterval > 0
 	for {
 		s.mu.Lock()
 		old := s.sessions[clientID]
 		if old == nil {
 			sess := newSession(s, clientID, persistent)
 			sess.conn = c
+			sess.expiry = expiryInterval
 			if persistent {
 				s.persist.putSessionLocked(sess)
 			}
@@ -259,7 +266,12 @@ func (s *Server) attach(c *conn, clientID string, cleanStart, persistent bool) (
 			s.endSession(old)
 		default:
 			old.conn = c
+			old.expiry = expiryInterval
+			old.expiresAt = time.Time{}
 			old.setPersistentLocked(persistent)
+			if persistent {
+				old.srv.persist.putSessionLocked(old)
+			}
 			old.mu.Unlock()
 			s.mu.Unlock()
 			return old, true
@@ -283,10 +295,20 @@ func (s *Server) detach(sess *session, c *conn) {
 	if end {
 		sess.ending = make(chan struct{})
 	}
+	var expiresAt time.Time
+	if !end && sess.persistent && sess.expiry != neverExpires {
+		// [MQTT-3.1.2-23] The session ends Session Expiry Interval
+		// seconds after the connection.
+		expiresAt = time.Now().Add(time.Duration(sess.expiry) * time.Second)
+		sess.expiresAt = expiresAt
+		s.persist.putSessionLocked(sess)
+	}
 	sess.mu.Unlock()
 	s.mu.Unlock()
 	if end {
 		s.endSession(sess)
+	} else if !expiresAt.IsZero() {
+		s.expiry.add(sess.id, expiresAt)
 	}
 }
 

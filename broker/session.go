@@ -2,6 +2,7 @@ package broker
 
 import (
 	"sync"
+	"time"
 
 	"github.com/midgemq/midge/packet"
 	"github.com/midgemq/midge/topic"
@@ -35,6 +36,11 @@ type session struct {
 	// ending is made when the session is being discarded and closed once
 	// it is gone from the server's table.
 	ending chan struct{}
+	// expiry is the Session Expiry Interval in seconds: 0 for a session
+	// that ends with its connection, neverExpires for one that stays until
+	// the client ends it. expiresAt is when an offline session ends.
+	expiry    uint32
+	expiresAt time.Time
 	// will is the will of the connection that holds the session, kept in
 	// the store record of a persistent session.
 	will *Message
@@ -73,6 +79,10 @@ func newSession(s *Server, id string, persistent bool) *session {
 // deliver takes msg for this session as d says. It implements the session
 // side of Deliverer.
 func (s *session) deliver(msg *Message, d Delivery) Outcome {
+	if msg.expired(time.Now()) {
+		s.srv.drop(DropExpired, s.id)
+		return Refused
+	}
 	qos := min(msg.QoS, d.QoS) // [MQTT-3.8.4-8] downgrade to the granted QoS
 	retain := d.Retained || (d.RetainAsPublished && msg.Retain)
 	outcome, dropped := s.deliverLocked(msg, d, qos, retain)
@@ -192,6 +202,13 @@ func (s *session) fillLocked() {
 				continue
 			}
 			ob.msg = m
+		}
+		if ob.msg.expired(time.Now()) {
+			// Not yet sent, and expired: this copy is deleted
+			// [MQTT-3.3.2-5].
+			s.srv.persist.deleteEntryLocked(s, ob)
+			s.srv.drop(DropExpired, s.id)
+			continue
 		}
 		s.sendLocked(ob)
 	}
@@ -365,6 +382,23 @@ func (s *session) clearWill(w *Message) {
 	if s.persistent {
 		s.srv.persist.putSessionLocked(s)
 	}
+}
+
+// setExpiry changes the Session Expiry Interval from a DISCONNECT. It
+// reports false, changing nothing, when the session was to end with its
+// connection and the new interval is not 0.
+func (s *session) setExpiry(interval uint32) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.expiry == 0 && interval != 0 {
+		return false
+	}
+	s.expiry = interval
+	s.setPersistentLocked(interval > 0)
+	if s.persistent {
+		s.srv.persist.putSessionLocked(s)
+	}
+	return true
 }
 
 // setPersistentLocked changes whether the session outlives its connection,

@@ -30,6 +30,12 @@ type SessionState struct {
 	// Will is the will of the connection that held the session, if it has
 	// one and has not ended.
 	Will *Message `json:"will,omitempty"`
+	// ExpiryInterval is the Session Expiry Interval in seconds;
+	// 0xFFFFFFFF for never.
+	ExpiryInterval uint32 `json:"expiry_interval"`
+	// ExpiresAt is when an offline session ends, in Unix seconds; 0 while
+	// a connection holds it or when it never expires.
+	ExpiresAt int64 `json:"expires_at,omitempty"`
 }
 
 // OutboundState is one message on its way to a session's client.
@@ -48,11 +54,19 @@ type OutboundState struct {
 	// PacketID is set once the message has been sent.
 	PacketID uint16 `json:"packet_id,omitempty"`
 	Released bool   `json:"released,omitempty"`
+	// Expiry is the message's expiry deadline in Unix nanoseconds, 0 for
+	// none, so that start-up can drop expired entries without reading
+	// their messages.
+	Expiry int64 `json:"expiry,omitempty"`
 }
 
 func (ob *outbound) state() OutboundState {
-	return OutboundState{Seq: ob.seq, MessageID: ob.msgID, Message: ob.msg, QoS: ob.qos, Retain: ob.retain,
+	st := OutboundState{Seq: ob.seq, MessageID: ob.msgID, Message: ob.msg, QoS: ob.qos, Retain: ob.retain,
 		Identifiers: ob.ids, PacketID: ob.packetID, Released: ob.released}
+	if ob.msg != nil && !ob.msg.Expiry.IsZero() {
+		st.Expiry = ob.msg.Expiry.UnixNano()
+	}
+	return st
 }
 
 // load restores retained messages and persistent sessions from the store,
@@ -60,6 +74,7 @@ func (ob *outbound) state() OutboundState {
 func (s *Server) load() error {
 	start := time.Now()
 	var maxSeq uint64
+	var expiredRetained []string
 	err := s.opts.Store.Scan(store.Retained, "", func(name string, b []byte) error {
 		// b is the store's until fn returns; the message keeps a copy.
 		m, err := decodeMessage(slices.Clone(b))
@@ -67,6 +82,10 @@ func (s *Server) load() error {
 			return fmt.Errorf("retained message %q: %w", name, err)
 		}
 		maxSeq = max(maxSeq, m.ID.Seq)
+		if m.expired(start) {
+			expiredRetained = append(expiredRetained, name)
+			return nil
+		}
 		s.retained.Set(name, m)
 		return nil
 	})
@@ -92,12 +111,34 @@ func (s *Server) load() error {
 		return fmt.Errorf("broker: load messages: %w", err)
 	}
 
+	expired := 0
+	var touched []*session
 	err = s.opts.Store.Scan(store.Sessions, "", func(id string, b []byte) error {
 		var st SessionState
 		if err := json.Unmarshal(b, &st); err != nil {
 			return fmt.Errorf("session %q: %w", id, err)
 		}
+		if st.ExpiryInterval == 0 {
+			// Records written before expiry was kept never expire.
+			st.ExpiryInterval = neverExpires
+		}
+		if st.ExpiresAt != 0 && !time.Unix(st.ExpiresAt, 0).After(start) {
+			// Expired while the broker was down: its entries and
+			// messages go with the unreferenced ones below.
+			fix.Delete(store.Sessions, id)
+			expired++
+			return nil
+		}
 		sess := newSession(s, id, true)
+		sess.expiry = st.ExpiryInterval
+		if st.ExpiresAt != 0 {
+			sess.expiresAt = time.Unix(st.ExpiresAt, 0)
+		} else if st.ExpiryInterval != neverExpires {
+			// Its connection was open when the broker stopped: the
+			// session expires as if it had disconnected now.
+			sess.expiresAt = start.Add(time.Duration(st.ExpiryInterval) * time.Second)
+			touched = append(touched, sess)
+		}
 		for _, sub := range st.Subscriptions {
 			sess.subs[sub.Filter] = sub
 			if err := s.router.Subscribe(sub); err != nil {
@@ -116,6 +157,7 @@ func (s *Server) load() error {
 	}
 
 	var orphans []string
+	expiredEntries := 0
 	err = s.opts.Store.Scan(store.Queues, "", func(key string, b []byte) error {
 		id, seq, err := parseQueueKey(key)
 		if err != nil {
@@ -134,6 +176,12 @@ func (s *Server) load() error {
 		}
 		ob := &outbound{qos: rec.QoS, retain: rec.Retain, ids: rec.Identifiers, packetID: rec.PacketID,
 			released: rec.Released, seq: seq, msgID: rec.MessageID, stored: true}
+		if rec.PacketID == 0 && rec.Expiry != 0 && !time.Unix(0, rec.Expiry).After(start) {
+			// Expired before it was sent [MQTT-3.3.2-5].
+			fix.Delete(store.Queues, key)
+			expiredEntries++
+			return nil
+		}
 		if !rec.Released {
 			if !stored[rec.MessageID] {
 				s.log.Error("queued message missing from the store; dropped", "client_id", id, "seq", seq)
@@ -162,6 +210,21 @@ func (s *Server) load() error {
 		if s.persist.refs[id] == 0 {
 			fix.Delete(store.Messages, messageKey(id))
 		}
+	}
+	for _, sess := range touched {
+		s.persist.putSessionLocked(sess)
+	}
+	for _, sess := range s.sessions {
+		if !sess.expiresAt.IsZero() {
+			s.expiry.add(sess.id, sess.expiresAt)
+		}
+	}
+	for _, name := range expiredRetained {
+		fix.Delete(store.Retained, name)
+	}
+	if expired > 0 || expiredEntries > 0 || len(expiredRetained) > 0 {
+		s.log.Info("what expired while stopped removed", "sessions", expired,
+			"queued_messages", expiredEntries, "retained", len(expiredRetained))
 	}
 	if fix.Len() > 0 {
 		if err := s.opts.Store.Apply(&fix, true); err != nil {

@@ -33,6 +33,9 @@ const (
 	// DropStoreFull is a QoS 1 or 2 PUBLISH refused because the store had
 	// reached MaxStoreBytes.
 	DropStoreFull
+	// DropExpired is a message whose Message Expiry Interval passed before
+	// it could be sent to a session [MQTT-3.3.2-5].
+	DropExpired
 	numDropReasons
 )
 
@@ -44,6 +47,7 @@ var dropReasonNames = [numDropReasons]string{
 	DropPacketTooLarge:    "packet_too_large",
 	DropObserverQueueFull: "observer_queue_full",
 	DropStoreFull:         "store_full",
+	DropExpired:           "expired",
 }
 
 // String returns the reason's stable snake_case name, as used in logs and
