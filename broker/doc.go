@@ -45,7 +45,7 @@
 // # Caveats
 //
 //   - MQTT 5.0 clients are served with the 5.0 encoding and reason codes, but
-//     5.0-only behaviour (session and message expiry, topic aliases, flow
+//     5.0-only behaviour beyond session and message expiry (topic aliases, flow
 //     control by Receive Maximum, enhanced authentication) is not yet done.
 //   - CONNACK does not wait for the store: a will, or a new persistent
 //     session, reaches it within one commit after the CONNACK. Wills of
