@@ -44,6 +44,15 @@ type conn struct {
 	sess      *session
 	will      *Message
 	keepAlive time.Duration
+	// window is how many QoS 1 and 2 messages may be in flight to the
+	// client: MaxInflight, or the client's Receive Maximum if lower
+	// [MQTT-3.3.4-9]. maxOut is the client's Maximum Packet Size, 0 for
+	// none [MQTT-3.1.2-24].
+	window int
+	maxOut int
+	// aliases maps the topic aliases the client has set to their topics
+	// (5.0); used only by serve.
+	aliases map[uint16]string
 
 	// Used only by serve.
 	scratch []byte

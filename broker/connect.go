@@ -118,6 +118,16 @@ func (c *conn) accept(p *packet.Connect) error {
 		c.log.Warn("client id claim failed", "err", err)
 		return c.refuse(packet.ServerUnavailable, "client id claim failed")
 	}
+	c.window = c.srv.opts.MaxInflight
+	if p.Version == packet.V5 {
+		if pr := &p.Properties; pr.HasReceiveMaximum {
+			c.window = min(c.window, int(pr.ReceiveMaximum)) // [MQTT-3.3.4-9]
+		}
+		if pr := &p.Properties; pr.HasMaximumPacketSize {
+			c.maxOut = int(pr.MaximumPacketSize)
+		}
+		c.capabilities(&connack)
+	}
 	sess, present := c.srv.attach(c, c.info.ClientID, p.CleanStart, expiryInterval)
 	c.sess = sess
 	c.attached.Store(true)
@@ -136,6 +146,20 @@ func (c *conn) accept(p *packet.Connect) error {
 	c.srv.observe(event{kind: eventConnect, info: c.info})
 	sess.resume()
 	return nil
+}
+
+// capabilities tells a 5.0 client in its CONNACK what the broker allows.
+// Every feature is available, so only the limits are sent: the largest
+// packet the broker takes [MQTT-3.2.2-15] and how many topic aliases the
+// client may set [MQTT-3.2.2-17]. Absent properties mean "available" for
+// Retain, Wildcard, Subscription Identifier and Shared Subscription, QoS 2
+// and a Receive Maximum of 65535.
+func (c *conn) capabilities(ack *packet.Connack) {
+	pr := &ack.Properties
+	pr.MaximumPacketSize, pr.HasMaximumPacketSize = uint32(c.srv.opts.MaxPacketSize), true
+	if n := c.srv.opts.TopicAliasMaximum; n > 0 {
+		pr.TopicAliasMaximum, pr.HasTopicAliasMaximum = uint16(n), true
+	}
 }
 
 func passwordOf(p *packet.Connect) []byte {

@@ -20,6 +20,7 @@ const (
 	DefaultWriteTimeout   = 30 * time.Second
 	DefaultMaxOutputBytes = 4 << 20
 	DefaultCommitInterval = 2 * time.Millisecond
+	DefaultTopicAlias     = 64
 )
 
 // Options configure a Server. The zero value is valid: EnsureDefaults fills
@@ -78,6 +79,11 @@ type Options struct {
 	// store to a later Server to carry them over. The Server does not close
 	// it.
 	Store store.Store
+
+	// TopicAliasMaximum is how many topic aliases an MQTT 5.0 client may
+	// set on one connection. The default is 64; a negative value allows
+	// none.
+	TopicAliasMaximum int
 
 	// Durability says whether a QoS 1 or 2 message is acknowledged before
 	// or after the store has it on disk. The default is DurabilityBatch.
@@ -140,6 +146,9 @@ func (o *Options) EnsureDefaults() {
 	if o.CommitInterval == 0 {
 		o.CommitInterval = DefaultCommitInterval
 	}
+	if o.TopicAliasMaximum == 0 {
+		o.TopicAliasMaximum = DefaultTopicAlias
+	}
 }
 
 // Validate reports the first field of o that holds an impossible value.
@@ -163,6 +172,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Durability < DurabilityBatch || o.Durability > DurabilityNone {
 		errs = append(errs, fmt.Errorf("broker: Durability %d unknown", int(o.Durability)))
+	}
+	if o.TopicAliasMaximum > 65535 {
+		errs = append(errs, fmt.Errorf("broker: TopicAliasMaximum %d is over 65535", o.TopicAliasMaximum))
 	}
 	if o.MaxStoreBytes < 0 {
 		errs = append(errs, fmt.Errorf("broker: MaxStoreBytes %d is negative", o.MaxStoreBytes))

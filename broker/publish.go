@@ -2,6 +2,7 @@ package broker
 
 import (
 	"time"
+	"unicode/utf8"
 
 	"github.com/midgemq/midge/packet"
 	"github.com/midgemq/midge/topic"
@@ -15,13 +16,28 @@ func (c *conn) handlePublish(h packet.FixedHeader, body []byte) error {
 		return err
 	}
 	if p.Properties.HasTopicAlias {
-		// Midge announces no Topic Alias Maximum, so any alias is invalid
-		// [MQTT-3.3.2-9].
-		return &packet.ReasonError{Code: packet.TopicAliasInvalid, Msg: "topic alias not allowed"}
+		if err := c.resolveAlias(p); err != nil {
+			return err
+		}
 	}
 	if err := topic.ValidateName(p.Topic); err != nil {
 		// [MQTT-3.3.2-2] A topic name must not contain wildcards.
 		return &packet.ReasonError{Code: packet.TopicNameInvalid, Msg: err.Error()}
+	}
+	if c.version == packet.V5 && p.Properties.HasPayloadFormatIndicator && p.Properties.PayloadFormatIndicator == 1 &&
+		!utf8.Valid(p.Payload) {
+		// A payload declared UTF-8 that is not: refused with Payload
+		// Format Invalid, as section 3.3.2.3.2 allows (in the acknowledgement, or by
+		// closing the connection for QoS 0, which has none).
+		switch p.QoS {
+		case 0:
+			return &packet.ReasonError{Code: packet.PayloadFormatInvalid, Msg: "payload is not UTF-8"}
+		case 1:
+			c.sendAck(packet.TypePuback, p.PacketID, packet.PayloadFormatInvalid)
+		case 2:
+			c.sendAck(packet.TypePubrec, p.PacketID, packet.PayloadFormatInvalid)
+		}
+		return nil
 	}
 	c.srv.counters.msgsIn.Add(1)
 	if logDebug(c.log) {
@@ -96,6 +112,31 @@ func (c *conn) handlePublish(h packet.FixedHeader, body []byte) error {
 		})
 	}
 	c.srv.observe(event{kind: eventPublish, msg: msg, info: c.info})
+	return nil
+}
+
+// resolveAlias applies the Topic Alias of a 5.0 PUBLISH: with a topic it
+// sets the alias, without one it stands for the topic set before.
+func (c *conn) resolveAlias(p *packet.Publish) error {
+	a := p.Properties.TopicAlias
+	if a == 0 || int(a) > c.srv.opts.TopicAliasMaximum {
+		// [MQTT-3.3.2-8] [MQTT-3.3.2-9]
+		return &packet.ReasonError{Code: packet.TopicAliasInvalid, Msg: "topic alias out of range"}
+	}
+	if p.Topic == "" {
+		t, ok := c.aliases[a]
+		if !ok {
+			return &packet.ReasonError{Code: packet.ProtocolError, Msg: "unknown topic alias"}
+		}
+		p.Topic = t
+		return nil
+	}
+	if c.aliases == nil {
+		c.aliases = make(map[uint16]string)
+	}
+	// [MQTT-3.3.2-12] Every alias up to the maximum is accepted; the
+	// mapping lasts as long as this connection.
+	c.aliases[a] = p.Topic
 	return nil
 }
 

@@ -24,7 +24,8 @@ type session struct {
 	persistent bool
 	subs       map[string]topic.Subscription
 	// inflight holds the QoS 1 and 2 messages sent and not yet fully
-	// acknowledged, in the order they were sent; at most MaxInflight.
+	// acknowledged, in the order they were sent; at most the connection's
+	// window (MaxInflight, or less if the client's Receive Maximum is).
 	inflight []*outbound
 	// queue holds QoS 1 and 2 messages waiting for a place in inflight;
 	// queue[qhead:] are live. At most MaxQueued.
@@ -104,7 +105,7 @@ func (s *session) deliverLocked(msg *Message, d Delivery, qos byte, retain bool)
 		c.sendPublish(msg, 0, retain, 0, false, d.Identifiers)
 		return Accepted, false
 	}
-	windowFree := c != nil && len(s.inflight) < s.srv.opts.MaxInflight && s.queueLenLocked() == 0
+	windowFree := c != nil && len(s.inflight) < c.window && s.queueLenLocked() == 0
 	if d.Shared && !windowFree {
 		return Refused, false
 	}
@@ -149,7 +150,18 @@ func (s *session) sendLocked(ob *outbound) {
 			return
 		}
 	}
-	s.conn.sendPublish(ob.msg, ob.qos, ob.retain, ob.packetID, false, ob.ids)
+	if s.conn.sendPublish(ob.msg, ob.qos, ob.retain, ob.packetID, false, ob.ids) {
+		s.completeLocked(ob)
+	}
+}
+
+// completeLocked ends the delivery of the inflight ob as if the client had
+// acknowledged it: for a message too large for the client
+// [MQTT-3.1.2-25]. The caller refills the window.
+func (s *session) completeLocked(ob *outbound) {
+	if i := s.findLocked(ob.packetID); i >= 0 && s.inflight[i] == ob {
+		s.removeInflightLocked(i)
+	}
 }
 
 // sendDeferred sends ob, whose sending waited for the store, if it is still
@@ -159,7 +171,10 @@ func (s *session) sendDeferred(ob *outbound) {
 	defer s.mu.Unlock()
 	if c := s.conn; c != nil && !ob.released && ob.msg != nil {
 		if i := s.findLocked(ob.packetID); i >= 0 && s.inflight[i] == ob {
-			c.sendPublish(ob.msg, ob.qos, ob.retain, ob.packetID, false, ob.ids)
+			if c.sendPublish(ob.msg, ob.qos, ob.retain, ob.packetID, false, ob.ids) {
+				s.completeLocked(ob)
+				s.fillLocked()
+			}
 		}
 	}
 }
@@ -190,7 +205,7 @@ func (s *session) findLocked(id uint16) int {
 // fillLocked moves queued messages into the inflight window while it has
 // room and the client is connected.
 func (s *session) fillLocked() {
-	for s.conn != nil && len(s.inflight) < s.srv.opts.MaxInflight && s.queueLenLocked() > 0 {
+	for s.conn != nil && len(s.inflight) < s.conn.window && s.queueLenLocked() > 0 {
 		ob := s.queue[s.qhead]
 		s.queue[s.qhead] = nil
 		s.qhead++
@@ -295,12 +310,16 @@ func (s *session) resume() {
 	if c == nil {
 		return
 	}
+	var tooLarge []*outbound
 	for _, ob := range s.inflight {
 		if ob.released {
 			c.sendAck(packet.TypePubrel, ob.packetID, packet.Success)
-		} else {
-			c.sendPublish(ob.msg, ob.qos, ob.retain, ob.packetID, true, ob.ids)
+		} else if c.sendPublish(ob.msg, ob.qos, ob.retain, ob.packetID, true, ob.ids) {
+			tooLarge = append(tooLarge, ob)
 		}
+	}
+	for _, ob := range tooLarge {
+		s.completeLocked(ob)
 	}
 	s.fillLocked()
 }

@@ -36,6 +36,9 @@ const (
 	// DropExpired is a message whose Message Expiry Interval passed before
 	// it could be sent to a session [MQTT-3.3.2-5].
 	DropExpired
+	// DropTooLargeForClient is a message not sent because its PUBLISH was
+	// larger than the client's Maximum Packet Size (5.0).
+	DropTooLargeForClient
 	numDropReasons
 )
 
@@ -48,6 +51,7 @@ var dropReasonNames = [numDropReasons]string{
 	DropObserverQueueFull: "observer_queue_full",
 	DropStoreFull:         "store_full",
 	DropExpired:           "expired",
+	DropTooLargeForClient: "too_large_for_client",
 }
 
 // String returns the reason's stable snake_case name, as used in logs and

@@ -42,8 +42,11 @@ func (c *conn) sendAck(kind packet.Type, id uint16, code packet.ReasonCode) {
 
 // sendPublish appends a PUBLISH of msg. A QoS 0 message that finds the
 // output over MaxOutputBytes is dropped and counted; QoS 1 and 2 messages
-// are bounded by the inflight window instead.
-func (c *conn) sendPublish(msg *Message, qos byte, retain bool, id uint16, dup bool, ids []uint32) {
+// are bounded by the inflight window instead. A PUBLISH larger than the
+// client's Maximum Packet Size is not sent [MQTT-3.1.2-24]: sendPublish
+// counts it and reports tooLarge, and the caller treats the message as
+// delivered [MQTT-3.1.2-25].
+func (c *conn) sendPublish(msg *Message, qos byte, retain bool, id uint16, dup bool, ids []uint32) (tooLarge bool) {
 	p := packet.Publish{
 		Dup:      dup,
 		QoS:      qos,
@@ -68,23 +71,31 @@ func (c *conn) sendPublish(msg *Message, qos byte, retain bool, id uint16, dup b
 	c.wmu.Lock()
 	if c.closed {
 		c.wmu.Unlock()
-		return
+		return false
 	}
 	if qos == 0 && len(c.out) >= c.srv.opts.MaxOutputBytes {
 		c.wmu.Unlock()
 		c.srv.drop(DropOutputFull, c.info.ClientID)
-		return
+		return false
 	}
+	before := len(c.out)
 	out, err := p.Append(c.out, c.version)
 	if err != nil {
 		c.wmu.Unlock()
 		c.log.Error("cannot encode PUBLISH", "topic", msg.Topic, "err", err)
-		return
+		return false
+	}
+	if c.maxOut > 0 && len(out)-before > c.maxOut {
+		c.out = out[:before]
+		c.wmu.Unlock()
+		c.srv.drop(DropTooLargeForClient, c.info.ClientID)
+		return true
 	}
 	c.out = out
 	c.kickLocked()
 	c.wmu.Unlock()
 	c.srv.counters.msgsOut.Add(1)
+	return false
 }
 
 // kickLocked starts the flush goroutine if output is waiting and none runs.

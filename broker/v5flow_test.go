@@ -1,0 +1,173 @@
+package broker_test
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/midgemq/midge/broker"
+	"github.com/midgemq/midge/internal/mqtttest"
+	"github.com/midgemq/midge/internal/testbroker"
+	"github.com/midgemq/midge/packet"
+)
+
+// TestConnackCapabilities: a 5.0 CONNACK tells the client the largest
+// packet the broker takes [MQTT-3.2.2-15] and how many topic aliases it may
+// set.
+func TestConnackCapabilities(t *testing.T) {
+	b := testbroker.Start(t, broker.Options{MaxPacketSize: 4096, TopicAliasMaximum: 10})
+	_, ack := mqtttest.Connect(t, b.Addr, packet.V5, &packet.Connect{ClientID: "caps", CleanStart: true})
+	pr := ack.Properties
+	if !pr.HasMaximumPacketSize || pr.MaximumPacketSize != 4096 {
+		t.Fatalf("Maximum Packet Size %d (set %v), want 4096", pr.MaximumPacketSize, pr.HasMaximumPacketSize)
+	}
+	if !pr.HasTopicAliasMaximum || pr.TopicAliasMaximum != 10 {
+		t.Fatalf("Topic Alias Maximum %d (set %v), want 10", pr.TopicAliasMaximum, pr.HasTopicAliasMaximum)
+	}
+}
+
+// TestReceiveMaximum: the broker never has more unacknowledged QoS 1 and 2
+// PUBLISH packets out to a client than its Receive Maximum [MQTT-3.3.4-9].
+func TestReceiveMaximum(t *testing.T) {
+	b := testbroker.Start(t, broker.Options{})
+	con := &packet.Connect{ClientID: "slow", CleanStart: true}
+	con.Properties.ReceiveMaximum, con.Properties.HasReceiveMaximum = 2, true
+	sub, _ := mqtttest.Connect(t, b.Addr, packet.V5, con)
+	sub.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "rm", QoS: 2}}})
+	sub.Expect(packet.TypeSuback)
+	pub, _ := mqtttest.Connect(t, b.Addr, packet.V5, &packet.Connect{ClientID: "pub", CleanStart: true})
+	for i := range 5 {
+		pub.Send(&packet.Publish{Topic: "rm", QoS: byte(1 + i%2), PacketID: uint16(i + 1), Payload: []byte{byte('0' + i)}})
+	}
+	var got []byte
+	var pending []*packet.Publish
+	for range 2 {
+		p := sub.Expect(packet.TypePublish).(*packet.Publish)
+		got = append(got, p.Payload...)
+		pending = append(pending, p)
+	}
+	sub.ExpectNothing(200 * time.Millisecond)
+	// Acknowledging one frees one place in the window: every message comes,
+	// in order, and never more than two are unacknowledged.
+	for len(pending) > 0 {
+		p := pending[0]
+		pending = pending[1:]
+		if p.QoS == 1 {
+			sub.Send(&packet.Ack{Kind: packet.TypePuback, PacketID: p.PacketID})
+		} else {
+			// A successful PUBREC keeps a QoS 2 message in the count
+			// until PUBCOMP [MQTT-3.3.4-9].
+			sub.Send(&packet.Ack{Kind: packet.TypePubrec, PacketID: p.PacketID})
+			sub.Expect(packet.TypePubrel)
+			sub.Send(&packet.Ack{Kind: packet.TypePubcomp, PacketID: p.PacketID})
+		}
+		if len(got) < 5 {
+			n := sub.Expect(packet.TypePublish).(*packet.Publish)
+			got = append(got, n.Payload...)
+			pending = append(pending, n)
+			if len(pending) > 2 {
+				t.Fatalf("%d unacknowledged PUBLISH packets, Receive Maximum is 2", len(pending))
+			}
+		}
+	}
+	if string(got) != "01234" {
+		t.Fatalf("delivered %q, want 01234", got)
+	}
+}
+
+// TestMaximumPacketSizeOfClient: a PUBLISH larger than the client's
+// Maximum Packet Size is not sent [MQTT-3.1.2-24], and the broker goes on
+// as if it had been delivered [MQTT-3.1.2-25]: the next message follows.
+func TestMaximumPacketSizeOfClient(t *testing.T) {
+	b := testbroker.Start(t, broker.Options{})
+	con := &packet.Connect{ClientID: "small", CleanStart: true}
+	con.Properties.MaximumPacketSize, con.Properties.HasMaximumPacketSize = 100, true
+	sub, _ := mqtttest.Connect(t, b.Addr, packet.V5, con)
+	sub.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "mp", QoS: 1}}})
+	sub.Expect(packet.TypeSuback)
+	pub, _ := mqtttest.Connect(t, b.Addr, packet.V5, &packet.Connect{ClientID: "pub", CleanStart: true})
+	pub.Send(&packet.Publish{Topic: "mp", QoS: 1, PacketID: 1, Payload: bytes.Repeat([]byte("x"), 200)})
+	pub.Expect(packet.TypePuback)
+	pub.Send(&packet.Publish{Topic: "mp", Payload: bytes.Repeat([]byte("y"), 200)})
+	pub.Send(&packet.Publish{Topic: "mp", QoS: 1, PacketID: 2, Payload: []byte("fits")})
+	pub.Expect(packet.TypePuback)
+	if p := sub.Expect(packet.TypePublish).(*packet.Publish); string(p.Payload) != "fits" {
+		t.Fatalf("got %d bytes, want the message that fits", len(p.Payload))
+	}
+	if n := b.Stats().Dropped["too_large_for_client"]; n != 2 {
+		t.Fatalf("too_large_for_client drops = %d, want 2", n)
+	}
+}
+
+// TestTopicAliasInbound: a 5.0 client sets an alias with a topic and then
+// publishes with the alias alone [MQTT-3.3.2-12]; alias 0 [MQTT-3.3.2-8],
+// an alias over the maximum [MQTT-3.3.2-9] and an alias never set close
+// the connection.
+func TestTopicAliasInbound(t *testing.T) {
+	b := testbroker.Start(t, broker.Options{TopicAliasMaximum: 4})
+	sub, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "sub", CleanStart: true})
+	sub.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "long/#"}}})
+	sub.Expect(packet.TypeSuback)
+	pub, _ := mqtttest.Connect(t, b.Addr, packet.V5, &packet.Connect{ClientID: "pub", CleanStart: true})
+	aliased := func(topic string, alias uint16, payload string) *packet.Publish {
+		p := &packet.Publish{Topic: topic, Payload: []byte(payload)}
+		p.Properties.TopicAlias, p.Properties.HasTopicAlias = alias, true
+		return p
+	}
+	pub.Send(aliased("long/topic/name", 3, "one"))
+	pub.Send(aliased("", 3, "two"))
+	for _, want := range []string{"one", "two"} {
+		p := sub.Expect(packet.TypePublish).(*packet.Publish)
+		if p.Topic != "long/topic/name" || string(p.Payload) != want {
+			t.Fatalf("got %q on %q, want %q on long/topic/name", p.Payload, p.Topic, want)
+		}
+	}
+	// Alias 0, which the codec refuses to encode: PUBLISH "long/x" with the
+	// properties 0x23 (Topic Alias) 0x0000.
+	zero, _ := mqtttest.Connect(t, b.Addr, packet.V5, &packet.Connect{ClientID: "bad-zero", CleanStart: true})
+	zero.SendRaw([]byte{0x30, 13, 0, 6, 'l', 'o', 'n', 'g', '/', 'x', 3, 0x23, 0, 0, 'x'})
+	if d := zero.Expect(packet.TypeDisconnect).(*packet.Disconnect); d.ReasonCode != packet.TopicAliasInvalid {
+		t.Fatalf("alias 0: DISCONNECT %v, want TopicAliasInvalid", d.ReasonCode)
+	}
+	for _, tt := range []struct {
+		name string
+		p    *packet.Publish
+		code packet.ReasonCode
+	}{
+		{"over maximum", aliased("long/x", 5, "x"), packet.TopicAliasInvalid},
+		{"never set", aliased("", 2, "x"), packet.ProtocolError},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _ := mqtttest.Connect(t, b.Addr, packet.V5, &packet.Connect{ClientID: "bad-" + tt.name, CleanStart: true})
+			c.Send(tt.p)
+			d, ok := c.Expect(packet.TypeDisconnect).(*packet.Disconnect)
+			if !ok || d.ReasonCode != tt.code {
+				t.Fatalf("DISCONNECT %v, want %v", d.ReasonCode, tt.code)
+			}
+			c.ExpectClosed(2 * time.Second)
+		})
+	}
+}
+
+// TestPayloadFormatInvalid: a PUBLISH that declares a UTF-8 payload and
+// carries something else is refused with Payload Format Invalid.
+func TestPayloadFormatInvalid(t *testing.T) {
+	b := testbroker.Start(t, broker.Options{})
+	sub, _ := mqtttest.Connect(t, b.Addr, packet.V5, &packet.Connect{ClientID: "sub", CleanStart: true})
+	sub.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "pf", QoS: 1}}})
+	sub.Expect(packet.TypeSuback)
+	pub, _ := mqtttest.Connect(t, b.Addr, packet.V5, &packet.Connect{ClientID: "pub", CleanStart: true})
+	p := &packet.Publish{Topic: "pf", QoS: 1, PacketID: 1, Payload: []byte{0xff, 0xfe}}
+	p.Properties.PayloadFormatIndicator, p.Properties.HasPayloadFormatIndicator = 1, true
+	pub.Send(p)
+	if a := pub.Expect(packet.TypePuback).(*packet.Ack); a.ReasonCode != packet.PayloadFormatInvalid {
+		t.Fatalf("PUBACK %v, want PayloadFormatInvalid", a.ReasonCode)
+	}
+	p.Payload, p.PacketID = []byte("héllo"), 2
+	pub.Send(p)
+	pub.Expect(packet.TypePuback)
+	got := sub.Expect(packet.TypePublish).(*packet.Publish)
+	if string(got.Payload) != "héllo" || got.Properties.PayloadFormatIndicator != 1 {
+		t.Fatalf("got %q with format %d", got.Payload, got.Properties.PayloadFormatIndicator)
+	}
+}
