@@ -43,6 +43,7 @@ type conn struct {
 	info      ClientInfo
 	sess      *session
 	will      *Message
+	willDelay uint32 // Will Delay Interval in seconds (5.0)
 	keepAlive time.Duration
 	// window is how many QoS 1 and 2 messages may be in flight to the
 	// client: MaxInflight, or the client's Receive Maximum if lower
@@ -215,8 +216,13 @@ func (c *conn) finish(err error) {
 			c.send(&packet.Disconnect{ReasonCode: re.Code})
 		}
 	}
-	if c.sess == nil && errors.Is(err, os.ErrDeadlineExceeded) && !c.stopping.Load() {
-		c.srv.drop(DropConnectTimeout, "")
+	if errors.Is(err, os.ErrDeadlineExceeded) && !c.stopping.Load() {
+		if c.sess == nil {
+			c.srv.drop(DropConnectTimeout, "")
+		} else if c.version == packet.V5 {
+			// The keep-alive ran out: a 5.0 client is told why.
+			c.send(&packet.Disconnect{ReasonCode: packet.KeepAliveTimeout})
+		}
 	}
 	c.wmu.Lock()
 	c.closed = true
@@ -233,7 +239,11 @@ func (c *conn) finish(err error) {
 	c.nc.Close()
 
 	if c.sess != nil {
-		if c.will != nil {
+		if c.will != nil && !c.gracefulExit && c.willDelay > 0 && c.sess.delayWill(c.will, c.willDelay) {
+			// The session outlives the connection: the will waits for its
+			// delay, and is dropped if the client comes back first
+			// [MQTT-3.1.3-9].
+		} else if c.will != nil {
 			// Publishing the will and removing it from the session's record
 			// reach the store together.
 			c.srv.persist.beginGroup()

@@ -109,6 +109,9 @@ func (c *conn) accept(p *packet.Connect) error {
 			return c.refuse(packet.NotAuthorized, "will topic not authorized")
 		}
 		c.will = c.willMessage(w)
+		if p.Version == packet.V5 && w.Properties.HasWillDelayInterval {
+			c.willDelay = w.Properties.WillDelayInterval
+		}
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), c.srv.opts.ConnectTimeout)

@@ -101,24 +101,42 @@ func (e *expiry) close() {
 	<-e.done
 }
 
-// expireSession ends the session id if it is offline and its deadline has
-// passed.
-func (s *Server) expireSession(id string, now time.Time) {
+// checkSession is the scheduler's look at session id: it publishes a
+// delayed will whose time has come, and ends the session if it is offline
+// and its expiry has passed, publishing a will still waiting first
+// [MQTT-3.1.3-9].
+func (s *Server) checkSession(id string, now time.Time) {
+	// The will's publication and its removal from the session's record
+	// reach the store together; the group lock comes first in the lock
+	// order.
+	s.persist.beginGroup()
 	s.mu.Lock()
 	sess := s.sessions[id]
 	if sess == nil {
 		s.mu.Unlock()
+		s.persist.endGroup()
 		return
 	}
 	sess.mu.Lock()
-	if sess.conn != nil || sess.ending != nil || sess.expiresAt.IsZero() || sess.expiresAt.After(now) {
+	if sess.conn != nil || sess.ending != nil {
 		sess.mu.Unlock()
 		s.mu.Unlock()
+		s.persist.endGroup()
 		return
 	}
-	sess.ending = make(chan struct{})
+	expired := !sess.expiresAt.IsZero() && !sess.expiresAt.After(now)
+	if expired {
+		sess.ending = make(chan struct{})
+	}
+	will := sess.takeDueWillLocked(now, expired)
 	sess.mu.Unlock()
 	s.mu.Unlock()
-	s.log.Info("session expired", "client_id", id)
-	s.endSession(sess)
+	if will != nil {
+		s.publishWill(will, ClientInfo{ClientID: id})
+	}
+	s.persist.endGroup()
+	if expired {
+		s.log.Info("session expired", "client_id", id)
+		s.endSession(sess)
+	}
 }

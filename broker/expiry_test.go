@@ -177,3 +177,43 @@ func TestExpiryAcrossRestart(t *testing.T) {
 		})
 	}
 }
+
+// TestWillDelay: a 5.0 will waits for its Will Delay Interval; it is not
+// sent if the client comes back first, and is sent at once when the session
+// ends with the connection [MQTT-3.1.3-9].
+func TestWillDelay(t *testing.T) {
+	b := testbroker.Start(t, broker.Options{})
+	watcher, _ := mqtttest.Connect(t, b.Addr, packet.V5, v5Connect("watcher", true, 0))
+	watcher.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "will/+"}}})
+	watcher.Expect(packet.TypeSuback)
+	withWill := func(id string, expiry, delay uint32) *packet.Connect {
+		c := v5Connect(id, true, expiry)
+		c.Will = &packet.Will{Topic: "will/" + id, Payload: []byte(id)}
+		c.Will.Properties.WillDelayInterval, c.Will.Properties.HasWillDelayInterval = delay, true
+		return c
+	}
+
+	// Delayed, then sent.
+	c, _ := mqtttest.Connect(t, b.Addr, packet.V5, withWill("delayed", 60, 1))
+	start := time.Now()
+	c.Close()
+	watcher.ExpectNothing(500 * time.Millisecond)
+	p := watcher.Expect(packet.TypePublish).(*packet.Publish)
+	if p.Topic != "will/delayed" || time.Since(start) < time.Second {
+		t.Fatalf("got %q after %s, want will/delayed after 1s", p.Topic, time.Since(start))
+	}
+
+	// Back within the delay: never sent.
+	c, _ = mqtttest.Connect(t, b.Addr, packet.V5, withWill("returning", 60, 1))
+	c.Close()
+	c, _ = mqtttest.Connect(t, b.Addr, packet.V5, v5Connect("returning", false, 60))
+	watcher.ExpectNothing(1500 * time.Millisecond)
+	c.Send(&packet.Disconnect{})
+
+	// A session that ends with its connection takes its will out at once.
+	c, _ = mqtttest.Connect(t, b.Addr, packet.V5, withWill("brief", 0, 30))
+	c.Close()
+	if p := watcher.Expect(packet.TypePublish).(*packet.Publish); p.Topic != "will/brief" {
+		t.Fatalf("got %q, want will/brief", p.Topic)
+	}
+}

@@ -354,6 +354,9 @@ func (p *persister) putSessionLocked(sess *session) {
 	if !sess.expiresAt.IsZero() {
 		rec.ExpiresAt = sess.expiresAt.Unix()
 	}
+	if !sess.willAt.IsZero() {
+		rec.WillAt = sess.willAt.Unix()
+	}
 	for _, sub := range sess.subs {
 		rec.Subscriptions = append(rec.Subscriptions, sub)
 	}

@@ -61,7 +61,7 @@ func New(opts Options) (*Server, error) {
 		s.persist.close()
 		return nil, err
 	}
-	go s.expiry.run(s.expireSession)
+	go s.expiry.run(s.checkSession)
 	if len(opts.Observers) > 0 {
 		s.events = make(chan event, observerQueueLen)
 		s.bg.Add(1)
@@ -259,7 +259,9 @@ func (s *Server) attach(c *conn, clientID string, cleanStart bool, expiryInterva
 			oc.takeover()
 			<-oc.done
 		case cleanStart:
-			// [MQTT-3.1.2-4] Clean Start discards any existing session.
+			// [MQTT-3.1.2-4] Clean Start discards any existing session; a
+			// will waiting for its delay goes with it [MQTT-3.1.3-9].
+			old.will, old.willAt = nil, time.Time{}
 			old.ending = make(chan struct{})
 			old.mu.Unlock()
 			s.mu.Unlock()
@@ -268,6 +270,11 @@ func (s *Server) attach(c *conn, clientID string, cleanStart bool, expiryInterva
 			old.conn = c
 			old.expiry = expiryInterval
 			old.expiresAt = time.Time{}
+			if !old.willAt.IsZero() {
+				// Back before the will's delay passed: no will
+				// [MQTT-3.1.3-9].
+				old.will, old.willAt = nil, time.Time{}
+			}
 			old.setPersistentLocked(persistent)
 			if persistent {
 				old.srv.persist.putSessionLocked(old)

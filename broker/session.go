@@ -42,6 +42,9 @@ type session struct {
 	// the client ends it. expiresAt is when an offline session ends.
 	expiry    uint32
 	expiresAt time.Time
+	// willAt is when the will of the last connection is published, while
+	// it waits for its Will Delay Interval; zero otherwise.
+	willAt time.Time
 	// will is the will of the connection that holds the session, kept in
 	// the store record of a persistent session.
 	will *Message
@@ -387,6 +390,40 @@ func (s *session) setWill(w *Message) {
 	if s.persistent {
 		s.srv.persist.putSessionLocked(s)
 	}
+}
+
+// delayWill makes w wait delay seconds after its connection ended, if the
+// session is still there to hold it; the scheduler publishes it then, or
+// at the session's end if that comes first. It reports false when the
+// session is ending and the will must go now.
+func (s *session) delayWill(w *Message, delay uint32) bool {
+	s.mu.Lock()
+	if s.ending != nil || s.will != w || s.conn != nil {
+		s.mu.Unlock()
+		return false
+	}
+	s.willAt = time.Now().Add(time.Duration(delay) * time.Second)
+	if s.persistent {
+		s.srv.persist.putSessionLocked(s)
+	}
+	at := s.willAt
+	s.mu.Unlock()
+	s.srv.expiry.add(s.id, at)
+	return true
+}
+
+// takeDueWillLocked returns the delayed will if it is due at now (or
+// whenever, with force) and forgets it.
+func (s *session) takeDueWillLocked(now time.Time, force bool) *Message {
+	if s.will == nil || s.willAt.IsZero() || (!force && now.Before(s.willAt)) {
+		return nil
+	}
+	w := s.will
+	s.will, s.willAt = nil, time.Time{}
+	if s.persistent {
+		s.srv.persist.putSessionLocked(s)
+	}
+	return w
 }
 
 // clearWill forgets w once it is published or discarded, unless a newer

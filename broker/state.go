@@ -36,6 +36,9 @@ type SessionState struct {
 	// ExpiresAt is when an offline session ends, in Unix seconds; 0 while
 	// a connection holds it or when it never expires.
 	ExpiresAt int64 `json:"expires_at,omitempty"`
+	// WillAt is when Will is published, in Unix seconds, while it waits
+	// for its Will Delay Interval after the connection ended.
+	WillAt int64 `json:"will_at,omitempty"`
 }
 
 // OutboundState is one message on its way to a session's client.
@@ -149,6 +152,9 @@ func (s *Server) load() error {
 			sess.qos2In[pid] = struct{}{}
 		}
 		sess.will = st.Will
+		if st.WillAt != 0 {
+			sess.willAt = time.Unix(st.WillAt, 0)
+		}
 		s.sessions[id] = sess
 		return nil
 	})
@@ -254,7 +260,10 @@ func (s *Server) load() error {
 	// DISCONNECT, so the will is published now [MQTT-3.1.2-8].
 	wills := 0
 	for _, sess := range s.sessions {
-		if w := sess.will; w != nil {
+		if w := sess.will; w != nil && sess.willAt.After(start) {
+			// Still waiting for its delay.
+			s.expiry.add(sess.id, sess.willAt)
+		} else if w != nil {
 			s.persist.beginGroup()
 			s.publishWill(w, ClientInfo{ClientID: sess.id})
 			sess.clearWill(w)

@@ -171,3 +171,19 @@ func TestPayloadFormatInvalid(t *testing.T) {
 		t.Fatalf("got %q with format %d", got.Payload, got.Properties.PayloadFormatIndicator)
 	}
 }
+
+// TestKeepAliveTimeoutV5: a silent 5.0 client is told Keep Alive timeout
+// (0x8D) before the connection closes, after 1.5 times its keep-alive
+// [MQTT-3.1.2-22].
+func TestKeepAliveTimeoutV5(t *testing.T) {
+	b := testbroker.Start(t, broker.Options{})
+	c, _ := mqtttest.Connect(t, b.Addr, packet.V5, &packet.Connect{ClientID: "quiet", CleanStart: true, KeepAlive: 1})
+	p, err := c.Read(5 * time.Second)
+	if err != nil {
+		t.Fatalf("no DISCONNECT: %v", err)
+	}
+	if d, ok := p.(*packet.Disconnect); !ok || d.ReasonCode != packet.KeepAliveTimeout {
+		t.Fatalf("got %+v, want DISCONNECT Keep Alive timeout", p)
+	}
+	c.ExpectClosed(2 * time.Second)
+}
