@@ -85,6 +85,11 @@ type Options struct {
 	// none.
 	TopicAliasMaximum int
 
+	// SharedStrategy chooses the member of a shared subscription group that
+	// gets each message, among those that can take it: SharedRoundRobin
+	// (the default) or SharedRandom.
+	SharedStrategy SharedStrategy
+
 	// Durability says whether a QoS 1 or 2 message is acknowledged before
 	// or after the store has it on disk. The default is DurabilityBatch.
 	Durability Durability
@@ -175,6 +180,9 @@ func (o *Options) Validate() error {
 	}
 	if o.TopicAliasMaximum > 65535 {
 		errs = append(errs, fmt.Errorf("broker: TopicAliasMaximum %d is over 65535", o.TopicAliasMaximum))
+	}
+	if o.SharedStrategy != SharedRoundRobin && o.SharedStrategy != SharedRandom {
+		errs = append(errs, fmt.Errorf("broker: SharedStrategy %d unknown", int(o.SharedStrategy)))
 	}
 	if o.MaxStoreBytes < 0 {
 		errs = append(errs, fmt.Errorf("broker: MaxStoreBytes %d is negative", o.MaxStoreBytes))

@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -51,6 +53,11 @@ type Delivery struct {
 	// Shared means the message comes through a shared subscription: a session
 	// that cannot send it now refuses it so that another member may.
 	Shared bool
+	// Group is the shared subscription group the message comes through,
+	// nil for a message of the session's own subscriptions. Should the
+	// session end before the message is delivered, it goes to another
+	// member of the group.
+	Group *topic.Group
 	// Retained means the message is a retained message sent because of a
 	// new subscription; it goes out with RETAIN set [MQTT-3.3.1-8].
 	Retained bool
@@ -69,6 +76,7 @@ type localRouter struct {
 	deliver  Deliverer
 	persist  *persister
 	seq      *msgSeq
+	strategy SharedStrategy
 	scratch  sync.Pool // *matchScratch
 }
 
@@ -80,7 +88,7 @@ type matchScratch struct {
 }
 
 func newLocalRouter(s *Server, p *persister) *localRouter {
-	r := &localRouter{index: s.index, retained: s.retained, deliver: s, persist: p, seq: &s.seq}
+	r := &localRouter{index: s.index, retained: s.retained, deliver: s, persist: p, seq: &s.seq, strategy: s.opts.SharedStrategy}
 	r.scratch.New = func() any { return new(matchScratch) }
 	return r
 }
@@ -138,6 +146,29 @@ func (r *localRouter) retain(msg *Message) {
 	r.persist.setRetained(msg.Topic, msg)
 }
 
+// SharedStrategy chooses which member of a shared subscription group gets
+// a message.
+type SharedStrategy int
+
+const (
+	// SharedRoundRobin takes the members in turn.
+	SharedRoundRobin SharedStrategy = iota
+	// SharedRandom takes a member at random.
+	SharedRandom
+)
+
+// ParseSharedStrategy returns the strategy named s: "round_robin" or
+// "random".
+func ParseSharedStrategy(s string) (SharedStrategy, error) {
+	switch s {
+	case "round_robin":
+		return SharedRoundRobin, nil
+	case "random":
+		return SharedRandom, nil
+	}
+	return 0, fmt.Errorf("unknown shared subscription strategy %q (want round_robin or random)", s)
+}
+
 // deliverShared gives msg to one member of g: the next member in round-robin
 // order that can send it now, or, if none can, the first that can queue it.
 func (r *localRouter) deliverShared(g *topic.Group, msg *Message) {
@@ -146,27 +177,41 @@ func (r *localRouter) deliverShared(g *topic.Group, msg *Message) {
 	if n == 0 {
 		return
 	}
-	start := g.Next()
+	var start uint64
+	if r.strategy == SharedRandom {
+		start = rand.Uint64()
+	} else {
+		start = g.Next()
+	}
 	for i := range n {
 		m := members[(start+i)%n]
-		if r.deliver.Deliver(m.ClientID, msg, sharedDelivery(m, true)) != Refused {
+		if r.deliver.Deliver(m.ClientID, msg, sharedDelivery(m, true, g)) != Refused {
 			return
 		}
 	}
 	for i := range n {
 		m := members[(start+i)%n]
-		if r.deliver.Deliver(m.ClientID, msg, sharedDelivery(m, false)) != Refused {
+		if r.deliver.Deliver(m.ClientID, msg, sharedDelivery(m, false, g)) != Refused {
 			return
 		}
 	}
 }
 
-func sharedDelivery(m *topic.Subscription, shared bool) Delivery {
-	d := Delivery{QoS: m.QoS, RetainAsPublished: m.RetainAsPublished, Shared: shared}
+func sharedDelivery(m *topic.Subscription, shared bool, g *topic.Group) Delivery {
+	d := Delivery{QoS: m.QoS, RetainAsPublished: m.RetainAsPublished, Shared: shared, Group: g}
 	if m.Identifier != 0 {
 		d.Identifiers = []uint32{m.Identifier}
 	}
 	return d
+}
+
+// redeliverShared gives msg, which a member of the shared subscription
+// $share/{name}/{filter} did not take before its session ended, to another
+// member (MQTT 5.0 section 4.8.2).
+func (r *localRouter) redeliverShared(name, filter string, msg *Message) {
+	if g := r.index.Group(name, filter); g != nil {
+		r.deliverShared(g, msg)
+	}
 }
 
 func (r *localRouter) Retained(filter string, fn func(*Message) bool) {

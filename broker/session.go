@@ -68,6 +68,9 @@ type outbound struct {
 	// stored is set while the store holds the entry; hasRef while the entry
 	// holds a reference to the stored message body.
 	stored, hasRef bool
+	// shared is the $share/{group}/{filter} the message came through, if
+	// any: it goes to another member if this session ends first.
+	shared string
 }
 
 func newSession(s *Server, id string, persistent bool) *session {
@@ -117,6 +120,9 @@ func (s *session) deliverLocked(msg *Message, d Delivery, qos byte, retain bool)
 	}
 	s.nextSeq++
 	ob := &outbound{msg: msg, qos: qos, retain: retain, ids: d.Identifiers, seq: s.nextSeq, msgID: msg.ID}
+	if g := d.Group; g != nil {
+		ob.shared = topic.SharePrefix + g.Name + "/" + g.Filter
+	}
 	if windowFree {
 		s.sendLocked(ob)
 		return Accepted, false
@@ -479,7 +485,8 @@ func (s *session) setPersistentLocked(persistent bool) {
 }
 
 // discard ends the session: its subscriptions leave the router, and what it
-// had queued or in flight is dropped with it.
+// had queued or in flight is dropped with it, except the messages of shared
+// subscriptions not yet received, which go to another member of their group.
 func (s *session) discard() {
 	s.mu.Lock()
 	filters := make([]string, 0, len(s.subs))
@@ -487,6 +494,25 @@ func (s *session) discard() {
 		filters = append(filters, f)
 	}
 	clear(s.subs)
+	type handOver struct {
+		shared string
+		msg    *Message
+	}
+	var handOvers []handOver
+	for _, ob := range append(s.inflight[:len(s.inflight):len(s.inflight)], s.queue[s.qhead:]...) {
+		if ob.shared == "" || ob.released {
+			continue
+		}
+		m := ob.msg
+		if m == nil {
+			var err error
+			if m, err = s.srv.persist.loadMessage(ob.msgID); err != nil {
+				s.srv.log.Error("shared message lost", "client_id", s.id, "err", err)
+				continue
+			}
+		}
+		handOvers = append(handOvers, handOver{ob.shared, m})
+	}
 	if s.persistent {
 		s.srv.persist.deleteSessionLocked(s, append(s.inflight, s.queue[s.qhead:]...))
 	}
@@ -497,6 +523,13 @@ func (s *session) discard() {
 	for _, f := range filters {
 		if _, err := s.srv.router.Unsubscribe(s.id, f); err != nil {
 			s.srv.log.Error("unsubscribe of ended session failed", "client_id", s.id, "filter", f, "err", err)
+		}
+	}
+	if lr, ok := s.srv.router.(*localRouter); ok {
+		for _, h := range handOvers {
+			if name, f, ok := topic.ParseShared(h.shared); ok {
+				lr.redeliverShared(name, f, h.msg)
+			}
 		}
 	}
 }

@@ -61,11 +61,13 @@ type OutboundState struct {
 	// none, so that start-up can drop expired entries without reading
 	// their messages.
 	Expiry int64 `json:"expiry,omitempty"`
+	// Shared is the shared subscription the message came through, if any.
+	Shared string `json:"shared,omitempty"`
 }
 
 func (ob *outbound) state() OutboundState {
 	st := OutboundState{Seq: ob.seq, MessageID: ob.msgID, Message: ob.msg, QoS: ob.qos, Retain: ob.retain,
-		Identifiers: ob.ids, PacketID: ob.packetID, Released: ob.released}
+		Identifiers: ob.ids, PacketID: ob.packetID, Released: ob.released, Shared: ob.shared}
 	if ob.msg != nil && !ob.msg.Expiry.IsZero() {
 		st.Expiry = ob.msg.Expiry.UnixNano()
 	}
@@ -181,7 +183,7 @@ func (s *Server) load() error {
 			return fmt.Errorf("queue entry %d of %q: %w", seq, id, err)
 		}
 		ob := &outbound{qos: rec.QoS, retain: rec.Retain, ids: rec.Identifiers, packetID: rec.PacketID,
-			released: rec.Released, seq: seq, msgID: rec.MessageID, stored: true}
+			released: rec.Released, seq: seq, msgID: rec.MessageID, stored: true, shared: rec.Shared}
 		if rec.PacketID == 0 && rec.Expiry != 0 && !time.Unix(0, rec.Expiry).After(start) {
 			// Expired before it was sent [MQTT-3.3.2-5].
 			fix.Delete(store.Queues, key)

@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 	"time"
 
@@ -186,4 +187,77 @@ func TestKeepAliveTimeoutV5(t *testing.T) {
 		t.Fatalf("got %+v, want DISCONNECT Keep Alive timeout", p)
 	}
 	c.ExpectClosed(2 * time.Second)
+}
+
+// TestSharedHandOver: a QoS 1 message that a shared subscription gave to a
+// member whose session ends before acknowledging it goes to another member
+// of the group (MQTT 5.0 section 4.8.2).
+func TestSharedHandOver(t *testing.T) {
+	b := testbroker.Start(t, broker.Options{})
+	members := map[string]*mqtttest.Conn{}
+	for _, id := range []string{"a", "b"} {
+		c, _ := mqtttest.Connect(t, b.Addr, packet.V5, &packet.Connect{ClientID: id, CleanStart: true})
+		c.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "$share/g/jobs", QoS: 1}}})
+		c.Expect(packet.TypeSuback)
+		members[id] = c
+	}
+	pub, _ := mqtttest.Connect(t, b.Addr, packet.V5, &packet.Connect{ClientID: "pub", CleanStart: true})
+	for i := range 2 {
+		pub.Send(&packet.Publish{Topic: "jobs", QoS: 1, PacketID: uint16(i + 1), Payload: []byte{byte('0' + i)}})
+		pub.Expect(packet.TypePuback)
+	}
+	// Round robin: one each. a leaves without acknowledging.
+	pa := members["a"].Expect(packet.TypePublish).(*packet.Publish)
+	pb := members["b"].Expect(packet.TypePublish).(*packet.Publish)
+	members["b"].Send(&packet.Ack{Kind: packet.TypePuback, PacketID: pb.PacketID})
+	members["a"].Close()
+	got := members["b"].Expect(packet.TypePublish).(*packet.Publish)
+	if string(got.Payload) != string(pa.Payload) {
+		t.Fatalf("b got %q, want a's unacknowledged %q", got.Payload, pa.Payload)
+	}
+}
+
+// TestSharedStrategies: every message of a shared subscription goes to
+// exactly one member, in turn or at random as configured.
+func TestSharedStrategies(t *testing.T) {
+	for _, st := range []broker.SharedStrategy{broker.SharedRoundRobin, broker.SharedRandom} {
+		t.Run(fmt.Sprint(st), func(t *testing.T) {
+			b := testbroker.Start(t, broker.Options{SharedStrategy: st})
+			var members []*mqtttest.Conn
+			for i := range 2 {
+				c, _ := mqtttest.Connect(t, b.Addr, packet.V5, &packet.Connect{ClientID: fmt.Sprint("m", i), CleanStart: true})
+				c.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "$share/g/s"}}})
+				c.Expect(packet.TypeSuback)
+				members = append(members, c)
+			}
+			pub, _ := mqtttest.Connect(t, b.Addr, packet.V5, &packet.Connect{ClientID: "pub", CleanStart: true})
+			const n = 100
+			for i := range n {
+				pub.Send(&packet.Publish{Topic: "s", Payload: []byte{byte(i)}})
+			}
+			pub.Send(&packet.Publish{Topic: "s", QoS: 1, PacketID: 1, Payload: []byte("end")})
+			pub.Expect(packet.TypePuback)
+			counts := make([]int, 2)
+			for i, c := range members {
+				for {
+					p, err := c.Read(300 * time.Millisecond)
+					if err != nil {
+						break
+					}
+					if pp, ok := p.(*packet.Publish); ok {
+						counts[i]++
+						if pp.QoS == 1 {
+							c.Send(&packet.Ack{Kind: packet.TypePuback, PacketID: pp.PacketID})
+						}
+					}
+				}
+			}
+			if counts[0]+counts[1] != n+1 || counts[0] == 0 || counts[1] == 0 {
+				t.Fatalf("members got %v of %d", counts, n+1)
+			}
+			if st == broker.SharedRoundRobin && (counts[0] < n/2 || counts[1] < n/2) {
+				t.Fatalf("round robin gave %v", counts)
+			}
+		})
+	}
 }

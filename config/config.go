@@ -48,6 +48,10 @@ type Config struct {
 	// The default is 4MiB; it must be positive.
 	MaxOutputBytes Size `toml:"max_output_bytes"`
 
+	// SharedSubscriptionStrategy chooses the member of a shared
+	// subscription group that gets each message: "round_robin" or
+	// "random". The default is "round_robin".
+	SharedSubscriptionStrategy string `toml:"shared_subscription_strategy"`
 	// Store is where sessions, queues and retained messages are kept:
 	// "pebble" (on disk in DataDir, crash-safe) or "memory" (lost when the
 	// process ends). The default is "pebble".
@@ -87,11 +91,12 @@ type Listener struct {
 // The values that Listener.Type, Config.LogLevel and Config.LogFormat may
 // take, in the order error messages list them.
 var (
-	listenerTypes = []string{"tcp"}
-	logLevels     = []string{"debug", "info", "warn", "error"}
-	logFormats    = []string{"text", "json"}
-	storeKinds    = []string{"pebble", "memory"}
-	durabilities  = []string{"batch", "sync", "none"}
+	listenerTypes    = []string{"tcp"}
+	logLevels        = []string{"debug", "info", "warn", "error"}
+	logFormats       = []string{"text", "json"}
+	storeKinds       = []string{"pebble", "memory"}
+	durabilities     = []string{"batch", "sync", "none"}
+	sharedStrategies = []string{"round_robin", "random"}
 )
 
 // DefaultListener returns the listener of Defaults, whose fields are also the
@@ -104,19 +109,20 @@ func DefaultListener() Listener {
 // what an empty file yields.
 func Defaults() *Config {
 	return &Config{
-		DataDir:             "midge-data",
-		LogLevel:            "info",
-		LogFormat:           "text",
-		MaxPacketSize:       1 << 20,
-		MaxInflightMessages: 32,
-		MaxQueuedMessages:   1000,
-		MaxConnections:      10000,
-		ConnectTimeout:      Duration{10 * time.Second},
-		WriteTimeout:        Duration{30 * time.Second},
-		MaxOutputBytes:      4 << 20,
-		Store:               "pebble",
-		Durability:          "batch",
-		CommitInterval:      Duration{2 * time.Millisecond},
-		Listeners:           []Listener{DefaultListener()},
+		DataDir:                    "midge-data",
+		LogLevel:                   "info",
+		LogFormat:                  "text",
+		MaxPacketSize:              1 << 20,
+		MaxInflightMessages:        32,
+		MaxQueuedMessages:          1000,
+		MaxConnections:             10000,
+		ConnectTimeout:             Duration{10 * time.Second},
+		WriteTimeout:               Duration{30 * time.Second},
+		MaxOutputBytes:             4 << 20,
+		Store:                      "pebble",
+		SharedSubscriptionStrategy: "round_robin",
+		Durability:                 "batch",
+		CommitInterval:             Duration{2 * time.Millisecond},
+		Listeners:                  []Listener{DefaultListener()},
 	}
 }

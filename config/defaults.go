@@ -43,6 +43,10 @@ write_timeout = "30s"
 # Bytes waiting to be written to one client before QoS 0 messages are dropped.
 max_output_bytes = "4MiB"
 
+# Which member of a shared subscription ($share/group/filter) gets each
+# message: "round_robin" (in turn) or "random".
+shared_subscription_strategy = "round_robin"
+
 # Where sessions, queues and retained messages live: "pebble" (on disk in
 # data_dir, survives crashes) or "memory" (lost when the process ends).
 store = "pebble"

@@ -160,6 +160,20 @@ func (x *Index) Remove(clientID, filter string) (removed, last bool) {
 	return true, last
 }
 
+// Group returns the shared subscription group $share/{name}/{filter}, or
+// nil when it has no members.
+func (x *Index) Group(name, filter string) *Group {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	n := x.root
+	for level := range strings.SplitSeq(filter, "/") {
+		if n = n.children[level]; n == nil {
+			return nil
+		}
+	}
+	return n.groups[name]
+}
+
 // Result holds the subscriptions that match one topic name. Reuse one Result
 // across calls (after Reset) so that matching does not allocate.
 type Result struct {

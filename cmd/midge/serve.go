@@ -134,6 +134,7 @@ func brokerOptions(c *config.Config, logger *slog.Logger) broker.Options {
 		queued = -1 // the broker's "no queue"; its 0 means the default
 	}
 	durability, _ := broker.ParseDurability(c.Durability)
+	strategy, _ := broker.ParseSharedStrategy(c.SharedSubscriptionStrategy)
 	interval := c.CommitInterval.Duration
 	if interval == 0 {
 		interval = time.Nanosecond // the broker's 0 means the default
@@ -148,6 +149,7 @@ func brokerOptions(c *config.Config, logger *slog.Logger) broker.Options {
 		WriteTimeout:   c.WriteTimeout.Duration,
 		MaxOutputBytes: int(c.MaxOutputBytes),
 		Durability:     durability,
+		SharedStrategy: strategy,
 		CommitInterval: interval,
 		MaxStoreBytes:  int64(c.MaxStoreSize),
 	}
