@@ -14,12 +14,13 @@ test: deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 30m ./...
 
-## deps: install Debian's mosquitto clients, the reference peer of the interop tests.
+## deps: install Debian's mosquitto and its clients, the reference peer of the interop tests.
 deps:
-	@if ! command -v mosquitto_pub >/dev/null 2>&1 || ! command -v mosquitto_sub >/dev/null 2>&1; then \
-		echo "installing mosquitto-clients"; \
+	@if ! command -v mosquitto_pub >/dev/null 2>&1 || ! command -v mosquitto_sub >/dev/null 2>&1 || \
+		! command -v mosquitto_passwd >/dev/null 2>&1; then \
+		echo "installing mosquitto and mosquitto-clients"; \
 		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq mosquitto-clients >/dev/null; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq mosquitto mosquitto-clients >/dev/null; \
 	fi
 
 ## build: a static midge binary in bin/.

@@ -48,6 +48,18 @@ type Config struct {
 	// The default is 4MiB; it must be positive.
 	MaxOutputBytes Size `toml:"max_output_bytes"`
 
+	// PasswordFile is a file of user:hash lines (Mosquitto's format, made
+	// with "midge passwd"); when set, clients must give a user name and
+	// password in it. The default is "", no authentication: every client
+	// is let in.
+	PasswordFile string `toml:"password_file"`
+	// AllowAnonymous lets clients without a user name in when a
+	// password_file is set. The default is false.
+	AllowAnonymous bool `toml:"allow_anonymous"`
+	// ACLFile is a file of access rules in Mosquitto's ACL syntax; when
+	// set, what is not allowed by a rule is denied. The default is "", no
+	// rules: everything is allowed.
+	ACLFile string `toml:"acl_file"`
 	// SharedSubscriptionStrategy chooses the member of a shared
 	// subscription group that gets each message: "round_robin" or
 	// "random". The default is "round_robin".

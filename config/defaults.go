@@ -43,6 +43,19 @@ write_timeout = "30s"
 # Bytes waiting to be written to one client before QoS 0 messages are dropped.
 max_output_bytes = "4MiB"
 
+# File of user:hash lines (Mosquitto's format, managed with "midge passwd").
+# When set, clients must log in with a user name and password from it; "" means
+# no authentication, every client is let in. Reloaded on SIGHUP.
+password_file = ""
+
+# With a password_file, let clients without a user name in too.
+allow_anonymous = false
+
+# File of access rules in Mosquitto's ACL syntax (user, topic, pattern lines).
+# When set, what no rule allows is denied; "" means everything is allowed.
+# Reloaded on SIGHUP.
+acl_file = ""
+
 # Which member of a shared subscription ($share/group/filter) gets each
 # message: "round_robin" (in turn) or "random".
 shared_subscription_strategy = "round_robin"

@@ -5,6 +5,7 @@
 //	midge [serve] [flags]     run the broker (the default command)
 //	midge config defaults     print the complete default configuration file
 //	midge config check FILE   check a configuration file
+//	midge passwd FILE USER    add a user or change its password (-D deletes)
 //	midge version             print the version
 //	midge help                print the usage
 //
@@ -37,6 +38,7 @@ Usage:
   midge [serve] [flags]     run the broker (the default command)
   midge config defaults     print the complete default configuration file
   midge config check FILE   check a configuration file
+  midge passwd FILE USER    add a user or change its password (-D deletes)
   midge version             print the version
   midge help                print this help
 
@@ -60,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runVersion(args[1:], stdout, stderr)
 	case cmd == "config":
 		return runConfig(args[1:], stdout, stderr)
+	case cmd == "passwd":
+		return runPasswd(args[1:], stdin, stdout, stderr)
 	case cmd == "help" || cmd == "-h" || cmd == "-help" || cmd == "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

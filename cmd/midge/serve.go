@@ -226,6 +226,18 @@ func runBroker(ctx context.Context, c *config.Config, logger *slog.Logger) error
 	}()
 	opts := brokerOptions(c, logger)
 	opts.Store = st
+	reload, err := setupAuth(c, &opts, logger)
+	if err != nil {
+		return err
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			reload()
+		}
+	}()
 	srv, err := broker.New(opts)
 	if err != nil {
 		return fmt.Errorf("start broker: %w", err)
