@@ -213,7 +213,9 @@ func (c *conn) finish(err error) {
 		}
 		if c.sess != nil && c.version == packet.V5 {
 			// [MQTT-4.13.1-1] Tell a 5.0 client which rule it broke.
-			c.send(&packet.Disconnect{ReasonCode: re.Code})
+			d := &packet.Disconnect{ReasonCode: re.Code}
+			d.Properties.ReasonString = re.Msg // DISCONNECT may always carry one
+			c.send(d)
 		}
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) && !c.stopping.Load() {

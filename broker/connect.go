@@ -46,7 +46,11 @@ func (c *conn) connect() error {
 // refuse answers CONNECT with a failure reason code; the caller then closes
 // the connection [MQTT-3.2.2-5].
 func (c *conn) refuse(code packet.ReasonCode, why string) error {
-	c.send(&packet.Connack{ReasonCode: code})
+	ack := packet.Connack{ReasonCode: code}
+	if c.version == packet.V5 {
+		ack.Properties.ReasonString = why // CONNACK may always carry one [MQTT-3.1.2-29]
+	}
+	c.send(&ack)
 	c.log.Info("connection refused", "client_id", c.info.ClientID, "username", c.info.Username,
 		"reason_code", code.String(), "reason", why)
 	return &packet.ReasonError{Code: code, Msg: why}
@@ -139,7 +143,17 @@ func (c *conn) accept(p *packet.Connect) error {
 		// connection lasts, so that a broker crash does not lose it.
 		sess.setWill(c.will)
 	}
-	c.keepAlive = time.Duration(p.KeepAlive) * time.Second
+	keepAlive := p.KeepAlive
+	if m := c.srv.opts.MaxKeepAlive; m > 0 && p.Version == packet.V5 && (keepAlive == 0 || int(keepAlive) > m) {
+		// The broker's limit wins, and the client is told [MQTT-3.2.2-21].
+		keepAlive = uint16(m)
+		connack.Properties.ServerKeepAlive, connack.Properties.HasServerKeepAlive = keepAlive, true
+	}
+	c.keepAlive = time.Duration(keepAlive) * time.Second
+	if p.Version == packet.V5 && p.Properties.HasRequestResponseInformation && p.Properties.RequestResponseInformation == 1 {
+		// The base of the response topics this client may use (3.1.2.11.7).
+		connack.Properties.ResponseInformation = "response/" + c.info.ClientID + "/"
+	}
 	// [MQTT-3.2.2-1] [MQTT-3.2.2-2] Session Present is set only when an
 	// existing session is resumed.
 	connack.SessionPresent = present

@@ -85,6 +85,11 @@ type Options struct {
 	// none.
 	TopicAliasMaximum int
 
+	// MaxKeepAlive is the longest keep-alive, in seconds, that an MQTT 5.0
+	// client may ask for: one that asks for more, or for none, is given
+	// this one in CONNACK. Zero means no limit.
+	MaxKeepAlive int
+
 	// SharedStrategy chooses the member of a shared subscription group that
 	// gets each message, among those that can take it: SharedRoundRobin
 	// (the default) or SharedRandom.
@@ -183,6 +188,9 @@ func (o *Options) Validate() error {
 	}
 	if o.SharedStrategy != SharedRoundRobin && o.SharedStrategy != SharedRandom {
 		errs = append(errs, fmt.Errorf("broker: SharedStrategy %d unknown", int(o.SharedStrategy)))
+	}
+	if o.MaxKeepAlive < 0 || o.MaxKeepAlive > 65535 {
+		errs = append(errs, fmt.Errorf("broker: MaxKeepAlive %d out of range 0..65535", o.MaxKeepAlive))
 	}
 	if o.MaxStoreBytes < 0 {
 		errs = append(errs, fmt.Errorf("broker: MaxStoreBytes %d is negative", o.MaxStoreBytes))

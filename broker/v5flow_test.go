@@ -261,3 +261,23 @@ func TestSharedStrategies(t *testing.T) {
 		})
 	}
 }
+
+// TestServerKeepAliveAndResponseInformation: a 5.0 client that asks for a
+// longer keep-alive than the broker allows is told the broker's
+// [MQTT-3.2.2-21]; one that requests response information gets a topic base.
+func TestServerKeepAliveAndResponseInformation(t *testing.T) {
+	b := testbroker.Start(t, broker.Options{MaxKeepAlive: 30})
+	con := &packet.Connect{ClientID: "k", CleanStart: true, KeepAlive: 600}
+	con.Properties.RequestResponseInformation, con.Properties.HasRequestResponseInformation = 1, true
+	_, ack := mqtttest.Connect(t, b.Addr, packet.V5, con)
+	if !ack.Properties.HasServerKeepAlive || ack.Properties.ServerKeepAlive != 30 {
+		t.Fatalf("Server Keep Alive %d (set %v), want 30", ack.Properties.ServerKeepAlive, ack.Properties.HasServerKeepAlive)
+	}
+	if ack.Properties.ResponseInformation != "response/k/" {
+		t.Fatalf("Response Information %q", ack.Properties.ResponseInformation)
+	}
+	_, ack = mqtttest.Connect(t, b.Addr, packet.V5, &packet.Connect{ClientID: "k2", CleanStart: true, KeepAlive: 10})
+	if ack.Properties.HasServerKeepAlive || ack.Properties.ResponseInformation != "" {
+		t.Fatalf("unasked properties in CONNACK: %+v", ack.Properties)
+	}
+}
