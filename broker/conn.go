@@ -54,6 +54,9 @@ type conn struct {
 	// aliases maps the topic aliases the client has set to their topics
 	// (5.0); used only by serve.
 	aliases map[uint16]string
+	// aliasMax is the client's Topic Alias Maximum: how many aliases the
+	// broker may set towards it (5.0).
+	aliasMax int
 
 	// Used only by serve.
 	scratch []byte
@@ -74,7 +77,10 @@ type conn struct {
 	out      []byte
 	spare    []byte
 	flushing bool
-	closed   bool      // no more output is accepted
+	// aliasOut maps topics to the aliases the broker has set towards the
+	// client, first come first served up to aliasMax.
+	aliasOut map[string]uint16
+	closed   bool // no more output is accepted
 	closeBy  time.Time // when set, writes must end by then
 	flushWG  sync.WaitGroup
 }

@@ -133,6 +133,9 @@ func (c *conn) accept(p *packet.Connect) error {
 		if pr := &p.Properties; pr.HasMaximumPacketSize {
 			c.maxOut = int(pr.MaximumPacketSize)
 		}
+		if pr := &p.Properties; pr.HasTopicAliasMaximum {
+			c.aliasMax = int(pr.TopicAliasMaximum)
+		}
 		c.capabilities(&connack)
 	}
 	sess, present := c.srv.attach(c, c.info.ClientID, p.CleanStart, expiryInterval)

@@ -281,3 +281,45 @@ func TestServerKeepAliveAndResponseInformation(t *testing.T) {
 		t.Fatalf("unasked properties in CONNACK: %+v", ack.Properties)
 	}
 }
+
+// TestTopicAliasOutbound: towards a 5.0 client with a Topic Alias Maximum
+// the broker sets aliases, at most that many [MQTT-3.3.2-11], and then
+// sends the alias without the topic.
+func TestTopicAliasOutbound(t *testing.T) {
+	b := testbroker.Start(t, broker.Options{})
+	con := &packet.Connect{ClientID: "sub", CleanStart: true}
+	con.Properties.TopicAliasMaximum, con.Properties.HasTopicAliasMaximum = 2, true
+	sub, _ := mqtttest.Connect(t, b.Addr, packet.V5, con)
+	sub.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "sensors/#"}}})
+	sub.Expect(packet.TypeSuback)
+	pub, _ := mqtttest.Connect(t, b.Addr, packet.V5, &packet.Connect{ClientID: "pub", CleanStart: true})
+	topics := []string{"sensors/a", "sensors/b", "sensors/c", "sensors/a", "sensors/b", "sensors/c"}
+	for _, tp := range topics {
+		pub.Send(&packet.Publish{Topic: tp, Payload: []byte(tp)})
+	}
+	aliases := map[uint16]string{}
+	for i, want := range topics {
+		p := sub.Expect(packet.TypePublish).(*packet.Publish)
+		topic := p.Topic
+		if p.Properties.HasTopicAlias {
+			a := p.Properties.TopicAlias
+			if a == 0 || a > 2 {
+				t.Fatalf("alias %d beyond the client's maximum 2", a)
+			}
+			if topic != "" {
+				aliases[a] = topic
+			} else {
+				topic = aliases[a]
+			}
+		}
+		if topic != want {
+			t.Fatalf("message %d: topic %q (alias %d), want %q", i, topic, p.Properties.TopicAlias, want)
+		}
+		if i >= 3 && want != "sensors/c" && p.Topic != "" {
+			t.Fatalf("message %d: topic sent again though it has an alias", i)
+		}
+	}
+	if len(aliases) != 2 {
+		t.Fatalf("%d aliases set, want 2", len(aliases))
+	}
+}

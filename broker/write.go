@@ -78,6 +78,7 @@ func (c *conn) sendPublish(msg *Message, qos byte, retain bool, id uint16, dup b
 		c.srv.drop(DropOutputFull, c.info.ClientID)
 		return false
 	}
+	newAlias := c.aliasLocked(&p)
 	before := len(c.out)
 	out, err := p.Append(c.out, c.version)
 	if err != nil {
@@ -87,6 +88,9 @@ func (c *conn) sendPublish(msg *Message, qos byte, retain bool, id uint16, dup b
 	}
 	if c.maxOut > 0 && len(out)-before > c.maxOut {
 		c.out = out[:before]
+		if newAlias {
+			delete(c.aliasOut, msg.Topic) // never sent
+		}
 		c.wmu.Unlock()
 		c.srv.drop(DropTooLargeForClient, c.info.ClientID)
 		return true
@@ -96,6 +100,36 @@ func (c *conn) sendPublish(msg *Message, qos byte, retain bool, id uint16, dup b
 	c.wmu.Unlock()
 	c.srv.counters.msgsOut.Add(1)
 	return false
+}
+
+// minAliasedTopic is the shortest topic worth an alias: an alias costs 3
+// bytes, the topic its length plus 2.
+const minAliasedTopic = 4
+
+// aliasLocked gives p a Topic Alias towards a 5.0 client that allows them
+// [MQTT-3.3.2-11]: the alias already set for the topic, with the topic left
+// out, or a new one while the client's maximum allows. It reports whether
+// it set a new alias. The caller holds c.wmu, which orders the packets, so
+// an alias is always set before it is used.
+func (c *conn) aliasLocked(p *packet.Publish) bool {
+	if c.aliasMax == 0 || c.version != packet.V5 || len(p.Topic) < minAliasedTopic {
+		return false
+	}
+	if a, ok := c.aliasOut[p.Topic]; ok {
+		p.Properties.TopicAlias, p.Properties.HasTopicAlias = a, true
+		p.Topic = ""
+		return false
+	}
+	if len(c.aliasOut) >= c.aliasMax {
+		return false
+	}
+	if c.aliasOut == nil {
+		c.aliasOut = make(map[string]uint16)
+	}
+	a := uint16(len(c.aliasOut) + 1)
+	c.aliasOut[p.Topic] = a
+	p.Properties.TopicAlias, p.Properties.HasTopicAlias = a, true
+	return true
 }
 
 // kickLocked starts the flush goroutine if output is waiting and none runs.
