@@ -80,7 +80,7 @@ type conn struct {
 	// aliasOut maps topics to the aliases the broker has set towards the
 	// client, first come first served up to aliasMax.
 	aliasOut map[string]uint16
-	closed   bool // no more output is accepted
+	closed   bool      // no more output is accepted
 	closeBy  time.Time // when set, writes must end by then
 	flushWG  sync.WaitGroup
 }

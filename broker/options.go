@@ -21,6 +21,7 @@ const (
 	DefaultMaxOutputBytes = 4 << 20
 	DefaultCommitInterval = 2 * time.Millisecond
 	DefaultTopicAlias     = 64
+	DefaultSysInterval    = 10 * time.Second
 )
 
 // Options configure a Server. The zero value is valid: EnsureDefaults fills
@@ -90,6 +91,14 @@ type Options struct {
 	// this one in CONNACK. Zero means no limit.
 	MaxKeepAlive int
 
+	// SysInterval is how often the broker publishes its figures under
+	// $SYS/broker/ as retained messages. The default is 10s; a negative
+	// value turns them off.
+	SysInterval time.Duration
+
+	// Version is what $SYS/broker/version says. The default is "midge".
+	Version string
+
 	// SharedStrategy chooses the member of a shared subscription group that
 	// gets each message, among those that can take it: SharedRoundRobin
 	// (the default) or SharedRandom.
@@ -155,6 +164,12 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.CommitInterval == 0 {
 		o.CommitInterval = DefaultCommitInterval
+	}
+	if o.SysInterval == 0 {
+		o.SysInterval = DefaultSysInterval
+	}
+	if o.Version == "" {
+		o.Version = "midge"
 	}
 	if o.TopicAliasMaximum == 0 {
 		o.TopicAliasMaximum = DefaultTopicAlias

@@ -75,6 +75,7 @@ type localRouter struct {
 	retained *topic.Retained[*Message]
 	deliver  Deliverer
 	persist  *persister
+	sys      *topic.Retained[*Message]
 	seq      *msgSeq
 	strategy SharedStrategy
 	scratch  sync.Pool // *matchScratch
@@ -88,7 +89,7 @@ type matchScratch struct {
 }
 
 func newLocalRouter(s *Server, p *persister) *localRouter {
-	r := &localRouter{index: s.index, retained: s.retained, deliver: s, persist: p, seq: &s.seq, strategy: s.opts.SharedStrategy}
+	r := &localRouter{index: s.index, retained: s.retained, deliver: s, persist: p, sys: s.sys, seq: &s.seq, strategy: s.opts.SharedStrategy}
 	r.scratch.New = func() any { return new(matchScratch) }
 	return r
 }
@@ -216,10 +217,16 @@ func (r *localRouter) redeliverShared(name, filter string, msg *Message) {
 
 func (r *localRouter) Retained(filter string, fn func(*Message) bool) {
 	now := time.Now()
+	more := true
 	r.retained.Match(filter, func(_ string, m *Message) bool {
 		if m.expired(now) {
 			return true // [MQTT-3.3.2-5] an expired retained message is not sent
 		}
-		return fn(m)
+		more = fn(m)
+		return more
 	})
+	if more && len(filter) > 0 && filter[0] == '$' {
+		// The broker's own figures match only filters that start with '$'.
+		r.sys.Match(filter, func(_ string, m *Message) bool { return fn(m) })
+	}
 }

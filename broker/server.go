@@ -19,9 +19,12 @@ type Server struct {
 	log      *slog.Logger
 	index    *topic.Index
 	retained *topic.Retained[*Message]
+	sys      *topic.Retained[*Message] // the $SYS figures
 	router   Router
 	persist  *persister
 	expiry   *expiry
+	sysStop  chan struct{}
+	bgSys    sync.WaitGroup
 	counters counters
 	events   chan event     // nil when there are no observers
 	bg       sync.WaitGroup // background goroutines: observers
@@ -50,6 +53,7 @@ func New(opts Options) (*Server, error) {
 		log:       opts.Logger,
 		index:     topic.NewIndex(),
 		retained:  topic.NewRetained[*Message](),
+		sys:       topic.NewRetained[*Message](),
 		sessions:  make(map[string]*session),
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
@@ -62,6 +66,14 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	go s.expiry.run(s.checkSession)
+	s.sysStop = make(chan struct{})
+	if s.opts.SysInterval > 0 {
+		s.bgSys.Add(1)
+		go func() {
+			defer s.bgSys.Done()
+			s.runSys(s.sysStop)
+		}()
+	}
 	if len(opts.Observers) > 0 {
 		s.events = make(chan event, observerQueueLen)
 		s.bg.Add(1)
@@ -154,7 +166,9 @@ func (s *Server) accept(nc net.Conn) {
 	s.conns[c] = struct{}{}
 	s.connWG.Add(1)
 	s.mu.Unlock()
-	s.counters.connsCurrent.Add(1)
+	n := s.counters.connsCurrent.Add(1)
+	for m := s.counters.connsMax.Load(); n > m && !s.counters.connsMax.CompareAndSwap(m, n); m = s.counters.connsMax.Load() {
+	}
 	s.counters.connsTotal.Add(1)
 	go func() {
 		defer s.connWG.Done()
@@ -198,10 +212,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	select {
 	case <-waited:
 	case <-ctx.Done():
+		close(s.sysStop)
+		s.bgSys.Wait()
 		s.expiry.close()
 		s.persist.close()
 		return ctx.Err()
 	}
+	close(s.sysStop)
+	s.bgSys.Wait()
 	// Everything sessions wrote is in the store once the committer ends.
 	s.expiry.close()
 	s.persist.close()

@@ -67,13 +67,17 @@ func (r DropReason) String() string {
 type Stats struct {
 	ConnectionsCurrent int64
 	ConnectionsTotal   int64
+	// ConnectionsMaximum is the most connections open at once so far.
+	ConnectionsMaximum int64
 	SessionsCurrent    int64
 	MessagesReceived   int64
 	MessagesSent       int64
 	BytesReceived      int64
 	BytesSent          int64
 	Subscriptions      int64
-	Retained           int64
+	// Retained counts the retained messages of clients, not the broker's
+	// own $SYS figures.
+	Retained int64
 	// Dropped counts drops by DropReason.String().
 	Dropped map[string]int64
 }
@@ -82,6 +86,7 @@ type Stats struct {
 type counters struct {
 	connsCurrent atomic.Int64
 	connsTotal   atomic.Int64
+	connsMax     atomic.Int64
 	msgsIn       atomic.Int64
 	msgsOut      atomic.Int64
 	bytesIn      atomic.Int64
@@ -105,6 +110,7 @@ func (s *Server) Stats() Stats {
 	st := Stats{
 		ConnectionsCurrent: s.counters.connsCurrent.Load(),
 		ConnectionsTotal:   s.counters.connsTotal.Load(),
+		ConnectionsMaximum: s.counters.connsMax.Load(),
 		MessagesReceived:   s.counters.msgsIn.Load(),
 		MessagesSent:       s.counters.msgsOut.Load(),
 		BytesReceived:      s.counters.bytesIn.Load(),

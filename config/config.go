@@ -48,6 +48,9 @@ type Config struct {
 	// The default is 4MiB; it must be positive.
 	MaxOutputBytes Size `toml:"max_output_bytes"`
 
+	// SysInterval is how often the broker publishes its figures under
+	// $SYS/broker/. The default is 10s; 0s turns them off.
+	SysInterval Duration `toml:"sys_interval"`
 	// PasswordFile is a file of user:hash lines (Mosquitto's format, made
 	// with "midge passwd"); when set, clients must give a user name and
 	// password in it. The default is "", no authentication: every client
@@ -132,6 +135,7 @@ func Defaults() *Config {
 		WriteTimeout:               Duration{30 * time.Second},
 		MaxOutputBytes:             4 << 20,
 		Store:                      "pebble",
+		SysInterval:                Duration{10 * time.Second},
 		SharedSubscriptionStrategy: "round_robin",
 		Durability:                 "batch",
 		CommitInterval:             Duration{2 * time.Millisecond},

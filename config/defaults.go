@@ -43,6 +43,10 @@ write_timeout = "30s"
 # Bytes waiting to be written to one client before QoS 0 messages are dropped.
 max_output_bytes = "4MiB"
 
+# How often the broker publishes its figures (clients, messages, bytes, load)
+# as retained messages under $SYS/broker/; "0s" turns them off.
+sys_interval = "10s"
+
 # File of user:hash lines (Mosquitto's format, managed with "midge passwd").
 # When set, clients must log in with a user name and password from it; "" means
 # no authentication, every client is let in. Reloaded on SIGHUP.

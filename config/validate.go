@@ -63,6 +63,9 @@ func (c *Config) Validate() error {
 	if c.MaxOutputBytes <= 0 || int64(c.MaxOutputBytes) > math.MaxInt {
 		bad("max_output_bytes", "%s out of range 1..%d bytes", c.MaxOutputBytes, math.MaxInt)
 	}
+	if c.SysInterval.Duration < 0 {
+		bad("sys_interval", "%s is negative", c.SysInterval.Duration)
+	}
 	if !slices.Contains(sharedStrategies, c.SharedSubscriptionStrategy) {
 		bad("shared_subscription_strategy", "unknown strategy %q (strategies: %s)", c.SharedSubscriptionStrategy, strings.Join(sharedStrategies, ", "))
 	}

@@ -135,6 +135,10 @@ func brokerOptions(c *config.Config, logger *slog.Logger) broker.Options {
 	}
 	durability, _ := broker.ParseDurability(c.Durability)
 	strategy, _ := broker.ParseSharedStrategy(c.SharedSubscriptionStrategy)
+	sysInterval := c.SysInterval.Duration
+	if sysInterval == 0 {
+		sysInterval = -1 // the broker's "off"; its 0 means the default
+	}
 	interval := c.CommitInterval.Duration
 	if interval == 0 {
 		interval = time.Nanosecond // the broker's 0 means the default
@@ -150,6 +154,8 @@ func brokerOptions(c *config.Config, logger *slog.Logger) broker.Options {
 		MaxOutputBytes: int(c.MaxOutputBytes),
 		Durability:     durability,
 		SharedStrategy: strategy,
+		SysInterval:    sysInterval,
+		Version:        "midge " + version,
 		CommitInterval: interval,
 		MaxStoreBytes:  int64(c.MaxStoreSize),
 	}
