@@ -92,6 +92,12 @@ func (c *conn) accept(p *packet.Connect) error {
 	c.log = c.log.With("client_id", c.info.ClientID)
 
 	if a := c.srv.opts.Authenticator; a != nil {
+		if c.srv.guard.banned(c.info.Remote, time.Now()) {
+			// Too many failures from this address: refused without asking
+			// the Authenticator, so guessing costs the guesser time only.
+			c.srv.drop(DropBanned, c.info.ClientID)
+			return c.refuse(packet.Banned, "address banned after repeated authentication failures")
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), c.srv.opts.ConnectTimeout)
 		err := a.Authenticate(ctx, &c.info, passwordOf(p))
 		cancel()
@@ -101,8 +107,12 @@ func (c *conn) accept(p *packet.Connect) error {
 			if errors.As(err, &re) {
 				code = re.Code
 			}
+			if c.srv.guard.failed(c.info.Remote, time.Now()) {
+				c.log.Warn("address banned after repeated authentication failures", "ban", c.srv.opts.AuthBanTime)
+			}
 			return c.refuse(code, "authentication failed")
 		}
+		c.srv.guard.succeeded(c.info.Remote)
 	}
 
 	if w := p.Will; w != nil {

@@ -99,6 +99,16 @@ type Options struct {
 	// Version is what $SYS/broker/version says. The default is "midge".
 	Version string
 
+	// AuthFailureLimit is how many failed authentications an address may
+	// have within AuthBanTime before its clients are refused (Banned,
+	// 0x8A) for AuthBanTime. The default is 10; a negative value turns the
+	// ban off.
+	AuthFailureLimit int
+
+	// AuthBanTime is the window and the length of a ban. The default is
+	// one minute.
+	AuthBanTime time.Duration
+
 	// SharedStrategy chooses the member of a shared subscription group that
 	// gets each message, among those that can take it: SharedRoundRobin
 	// (the default) or SharedRandom.
@@ -164,6 +174,12 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.CommitInterval == 0 {
 		o.CommitInterval = DefaultCommitInterval
+	}
+	if o.AuthFailureLimit == 0 {
+		o.AuthFailureLimit = 10
+	}
+	if o.AuthBanTime == 0 {
+		o.AuthBanTime = time.Minute
 	}
 	if o.SysInterval == 0 {
 		o.SysInterval = DefaultSysInterval

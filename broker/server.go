@@ -23,6 +23,7 @@ type Server struct {
 	router   Router
 	persist  *persister
 	expiry   *expiry
+	guard    *authGuard // nil when bans are off
 	sysStop  chan struct{}
 	bgSys    sync.WaitGroup
 	counters counters
@@ -59,6 +60,9 @@ func New(opts Options) (*Server, error) {
 		conns:     make(map[*conn]struct{}),
 	}
 	s.expiry = newExpiry()
+	if opts.AuthFailureLimit > 0 {
+		s.guard = newAuthGuard(opts.AuthFailureLimit, opts.AuthBanTime)
+	}
 	s.persist = newPersister(opts.Store, opts.Durability, opts.CommitInterval, opts.MaxStoreBytes, opts.Logger)
 	s.router = newLocalRouter(s, s.persist)
 	if err := s.load(); err != nil {

@@ -39,6 +39,9 @@ const (
 	// DropTooLargeForClient is a message not sent because its PUBLISH was
 	// larger than the client's Maximum Packet Size (5.0).
 	DropTooLargeForClient
+	// DropBanned is a connection refused because its address failed
+	// authentication too often.
+	DropBanned
 	numDropReasons
 )
 
@@ -52,6 +55,7 @@ var dropReasonNames = [numDropReasons]string{
 	DropStoreFull:         "store_full",
 	DropExpired:           "expired",
 	DropTooLargeForClient: "too_large_for_client",
+	DropBanned:            "banned",
 }
 
 // String returns the reason's stable snake_case name, as used in logs and

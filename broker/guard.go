@@ -1,0 +1,110 @@
+package broker
+
+import (
+	"net"
+	"sync"
+	"time"
+)
+
+// authGuard slows down password guessing: an address whose clients fail
+// authentication AuthFailureLimit times within AuthBanTime is refused for
+// AuthBanTime. Its table is bounded; when full, the oldest entries go.
+type authGuard struct {
+	limit int
+	ban   time.Duration
+
+	mu      sync.Mutex
+	entries map[string]*guardEntry
+}
+
+type guardEntry struct {
+	fails  int
+	first  time.Time // of the current run of failures
+	banned time.Time // until when; zero if not banned
+}
+
+// maxGuardEntries bounds the guard's memory.
+const maxGuardEntries = 65536
+
+func newAuthGuard(limit int, ban time.Duration) *authGuard {
+	return &authGuard{limit: limit, ban: ban, entries: make(map[string]*guardEntry)}
+}
+
+// hostOf is the address a guard entry is kept for: the IP without the port.
+func hostOf(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	if host, _, err := net.SplitHostPort(a.String()); err == nil {
+		return host
+	}
+	return a.String()
+}
+
+// banned reports whether clients from addr are refused now.
+func (g *authGuard) banned(addr net.Addr, now time.Time) bool {
+	if g == nil {
+		return false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	e := g.entries[hostOf(addr)]
+	return e != nil && now.Before(e.banned)
+}
+
+// failed records a failed authentication from addr and reports whether it
+// got the address banned.
+func (g *authGuard) failed(addr net.Addr, now time.Time) bool {
+	if g == nil {
+		return false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	host := hostOf(addr)
+	e := g.entries[host]
+	if e == nil {
+		if len(g.entries) >= maxGuardEntries {
+			g.evictLocked(now)
+		}
+		e = &guardEntry{first: now}
+		g.entries[host] = e
+	}
+	if now.Sub(e.first) > g.ban {
+		e.fails, e.first = 0, now
+	}
+	e.fails++
+	if e.fails >= g.limit {
+		e.banned = now.Add(g.ban)
+		e.fails, e.first = 0, now
+		return true
+	}
+	return false
+}
+
+// succeeded forgets the failures of addr.
+func (g *authGuard) succeeded(addr net.Addr) {
+	if g == nil {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if e := g.entries[hostOf(addr)]; e != nil && e.banned.IsZero() {
+		delete(g.entries, hostOf(addr))
+	}
+}
+
+// evictLocked removes the entries that no longer matter, or, if none, half
+// of the table.
+func (g *authGuard) evictLocked(now time.Time) {
+	for h, e := range g.entries {
+		if now.After(e.banned) && now.Sub(e.first) > g.ban {
+			delete(g.entries, h)
+		}
+	}
+	for h := range g.entries {
+		if len(g.entries) < maxGuardEntries/2 {
+			break
+		}
+		delete(g.entries, h)
+	}
+}
