@@ -281,11 +281,15 @@ func TestWillSurvivesCrash(t *testing.T) {
 		Will: &packet.Will{Topic: "status/tidy", Payload: []byte("gone"), Retain: true}})
 	clean.Send(&packet.Disconnect{})
 	clean.ExpectClosed(2 * time.Second)
-	// The will reaches the store within a commit of the CONNACK.
+	// The will reaches the store within a commit of the CONNACK, and the
+	// discarded one leaves it within a commit of the DISCONNECT.
 	testbroker.Eventually(t, 2*time.Second, func() error {
 		rec, err := st.Get(store.Sessions, "device")
 		if err != nil || !strings.Contains(string(rec), "status/device") {
 			return fmt.Errorf("will not stored yet: %w", err)
+		}
+		if rec, err := st.Get(store.Sessions, "tidy"); err != nil || strings.Contains(string(rec), "status/tidy") {
+			return fmt.Errorf("discarded will still stored: %w", err)
 		}
 		return nil
 	})

@@ -375,6 +375,22 @@ func (s *session) subscribe(sub topic.Subscription) (existed bool) {
 	return existed
 }
 
+// holds reports whether the session, not ending, has exactly sub.
+func (s *session) holds(sub topic.Subscription) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, ok := s.subs[sub.Filter]
+	return ok && cur == sub && s.ending == nil
+}
+
+// holdsFilter reports whether the session has a subscription to filter.
+func (s *session) holdsFilter(filter string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.subs[filter]
+	return ok
+}
+
 // unsubscribe forgets the subscription to filter and reports whether it
 // existed.
 func (s *session) unsubscribe(filter string) bool {

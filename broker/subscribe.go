@@ -26,6 +26,11 @@ func (c *conn) handleSubscribe(h packet.FixedHeader, body []byte) error {
 		sub    topic.Subscription
 	}
 	var sendRetained []retainedFor
+	type addedSub struct {
+		i   int
+		sub topic.Subscription
+	}
+	var added []addedSub
 	for i, req := range p.Subscriptions {
 		if err := topic.ValidateFilter(req.Filter); err != nil {
 			ack.ReasonCodes[i] = packet.TopicFilterInvalid
@@ -53,12 +58,8 @@ func (c *conn) handleSubscribe(h packet.FixedHeader, body []byte) error {
 			RetainHandling:    req.RetainHandling,
 			Identifier:        id,
 		}
-		if err := c.srv.router.Subscribe(sub); err != nil {
-			c.log.Error("subscribe failed", "filter", req.Filter, "err", err)
-			ack.ReasonCodes[i] = packet.UnspecifiedError
-			continue
-		}
 		existed := c.sess.subscribe(sub)
+		added = append(added, addedSub{i, sub})
 		ack.ReasonCodes[i] = packet.ReasonCode(sub.QoS) // GrantedQoS0..2
 		// Retained messages go to a new subscription, not through a shared
 		// one [MQTT-3.3.1-6]; a 5.0 client may ask for them only on a new
@@ -70,9 +71,20 @@ func (c *conn) handleSubscribe(h packet.FixedHeader, body []byte) error {
 			c.log.Debug("subscribed", "filter", req.Filter, "qos", sub.QoS)
 		}
 	}
-	// SUBACK once the subscriptions are durable, so that a broker crash
-	// after it cannot lose them; the retained messages follow it.
+	// Once the session's record with the subscriptions is durable, so that
+	// a broker crash after SUBACK cannot lose them, the subscriptions go
+	// into the router, SUBACK goes out, and the retained messages follow:
+	// in this order, so that none is sent twice or after a newer one.
 	c.srv.persist.whenDurable(func(error) {
+		for _, a := range added {
+			if !c.sess.holds(a.sub) {
+				continue // unsubscribed, replaced or ended meanwhile
+			}
+			if err := c.srv.router.Subscribe(a.sub); err != nil {
+				c.log.Error("subscribe failed", "filter", a.sub.Filter, "err", err)
+				ack.ReasonCodes[a.i] = packet.UnspecifiedError
+			}
+		}
 		c.send(&ack)
 		for _, r := range sendRetained {
 			d := Delivery{QoS: r.sub.QoS, Retained: true}
@@ -100,16 +112,24 @@ func (c *conn) handleUnsubscribe(h packet.FixedHeader, body []byte) error {
 			ack.ReasonCodes[i] = packet.TopicFilterInvalid
 			continue
 		}
-		existed := c.sess.unsubscribe(f)
-		if _, err := c.srv.router.Unsubscribe(c.info.ClientID, f); err != nil {
-			c.log.Error("unsubscribe failed", "filter", f, "err", err)
-			ack.ReasonCodes[i] = packet.UnspecifiedError
-			continue
-		}
-		if !existed {
+		if !c.sess.unsubscribe(f) {
 			ack.ReasonCodes[i] = packet.NoSubscriptionExisted
 		}
 	}
-	c.srv.persist.whenDurable(func(error) { c.send(&ack) })
+	// The router lets go in turn with the SUBSCRIBE packets before it,
+	// whose subscriptions reach it once durable.
+	filters := p.Filters
+	c.srv.persist.whenDurable(func(error) {
+		for i, f := range filters {
+			if ack.ReasonCodes[i] != packet.Success || c.sess.holdsFilter(f) {
+				continue // nothing to remove, or subscribed again meanwhile
+			}
+			if _, err := c.srv.router.Unsubscribe(c.info.ClientID, f); err != nil {
+				c.log.Error("unsubscribe failed", "filter", f, "err", err)
+				ack.ReasonCodes[i] = packet.UnspecifiedError
+			}
+		}
+		c.send(&ack)
+	})
 	return nil
 }

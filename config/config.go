@@ -94,19 +94,43 @@ type Listener struct {
 	// default is "mqtt".
 	Name string `toml:"name"`
 
-	// Type is the transport. Only "tcp" exists for now, and it is the
-	// default.
+	// Type is the transport: "tcp" (the default), "tls", "ws" (MQTT over
+	// WebSocket) or "wss" (over WebSocket and TLS).
 	Type string `toml:"type"`
 
 	// Address is the host:port to listen on; an empty host means every
-	// interface. The default is ":1883".
+	// interface. The default depends on the type: ":1883" for tcp, ":8883"
+	// for tls, ":8083" for ws, ":8084" for wss.
 	Address string `toml:"address"`
+
+	// CertFile and KeyFile are the PEM certificate chain and key of a tls
+	// or wss listener; both are required there. They are reloaded on
+	// SIGHUP.
+	CertFile string `toml:"cert_file"`
+	KeyFile  string `toml:"key_file"`
+
+	// ClientCAFile is the PEM file of the CAs that sign client
+	// certificates; required when ClientAuth is not "none".
+	ClientCAFile string `toml:"client_ca_file"`
+
+	// ClientAuth is whether a tls or wss client must show a certificate:
+	// "none" (the default), "request" (checked if shown) or "require".
+	ClientAuth string `toml:"client_auth"`
+
+	// Path is the HTTP path of a ws or wss listener. The default is
+	// "/mqtt".
+	Path string `toml:"path"`
 }
+
+// defaultAddress is the listening address of each listener type when a
+// [[listener]] table gives none.
+var defaultAddress = map[string]string{"tcp": ":1883", "tls": ":8883", "ws": ":8083", "wss": ":8084"}
 
 // The values that Listener.Type, Config.LogLevel and Config.LogFormat may
 // take, in the order error messages list them.
 var (
-	listenerTypes    = []string{"tcp"}
+	listenerTypes    = []string{"tcp", "tls", "ws", "wss"}
+	clientAuths      = []string{"none", "request", "require"}
 	logLevels        = []string{"debug", "info", "warn", "error"}
 	logFormats       = []string{"text", "json"}
 	storeKinds       = []string{"pebble", "memory"}
@@ -117,7 +141,7 @@ var (
 // DefaultListener returns the listener of Defaults, whose fields are also the
 // defaults of each field a [[listener]] table leaves out.
 func DefaultListener() Listener {
-	return Listener{Name: "mqtt", Type: "tcp", Address: ":1883"}
+	return Listener{Name: "mqtt", Type: "tcp", Address: ":1883", ClientAuth: "none"}
 }
 
 // Defaults returns a new Config holding the default of every key; it is

@@ -88,9 +88,9 @@ name = "other"
 `,
 			want: func(c *Config) {
 				c.Listeners = []Listener{
-					{Name: "local", Type: "tcp", Address: "127.0.0.1:1883"},
-					{Name: "public", Type: "tcp", Address: "[::]:8883"},
-					{Name: "other", Type: "tcp", Address: ":1883"},
+					{Name: "local", Type: "tcp", Address: "127.0.0.1:1883", ClientAuth: "none"},
+					{Name: "public", Type: "tcp", Address: "[::]:8883", ClientAuth: "none"},
+					{Name: "other", Type: "tcp", Address: ":1883", ClientAuth: "none"},
 				}
 			},
 		},
@@ -104,8 +104,8 @@ name = "other"
 			doc:  preamble + "listener = [{name = \"a\", address = \":1\"}, {name = \"b\"}]\n",
 			want: func(c *Config) {
 				c.Listeners = []Listener{
-					{Name: "a", Type: "tcp", Address: ":1"},
-					{Name: "b", Type: "tcp", Address: ":1883"},
+					{Name: "a", Type: "tcp", Address: ":1", ClientAuth: "none"},
+					{Name: "b", Type: "tcp", Address: ":1883", ClientAuth: "none"},
 				}
 			},
 		},
@@ -114,7 +114,7 @@ name = "other"
 			doc:  preamble + "log_level = \"warn\"\n[[listener]]\naddress = \"localhost:1884\"\n",
 			want: func(c *Config) {
 				c.LogLevel = "warn"
-				c.Listeners = []Listener{{Name: "mqtt", Type: "tcp", Address: "localhost:1884"}}
+				c.Listeners = []Listener{{Name: "mqtt", Type: "tcp", Address: "localhost:1884", ClientAuth: "none"}}
 			},
 		},
 		{
@@ -204,14 +204,14 @@ func TestParseErrors(t *testing.T) {
 		{name: "zero output bytes", doc: "max_output_bytes = 0\n", line: 3, key: "max_output_bytes", want: "out of range"},
 
 		// Listeners (Validate).
-		{name: "bad listener type", doc: "[[listener]]\nname = \"a\"\ntype = \"udp\"\n", line: 5, key: "listener[0].type", want: `unknown listener type "udp" (types: tcp)`},
+		{name: "bad listener type", doc: "[[listener]]\nname = \"a\"\ntype = \"udp\"\n", line: 5, key: "listener[0].type", want: `unknown listener type "udp" (types: tcp, tls, ws, wss)`},
 		{name: "duplicate listener name", doc: "[[listener]]\nname = \"a\"\naddress = \":1\"\n\n[[listener]]\nname = \"a\"\naddress = \":2\"\n", line: 8, key: "listener[1].name", want: `duplicate listener name "a"`},
 		{name: "duplicate default listener name", doc: "[[listener]]\naddress = \":1\"\n[[listener]]\naddress = \":2\"\n", line: 5, key: "listener[1].name", want: `duplicate listener name "mqtt"`},
 		{name: "empty listener name", doc: "[[listener]]\nname = \"\"\n", line: 4, key: "listener[0].name", want: "must not be empty"},
 		{name: "empty listener address", doc: "[[listener]]\naddress = \"\"\n", line: 4, key: "listener[0].address", want: "must not be empty"},
 		{name: "listener address without port", doc: "[[listener]]\naddress = \"1883\"\n", line: 4, key: "listener[0].address", want: "want host:port"},
 		{name: "no listeners", doc: "listener = []\n", line: 3, key: "listener", want: "at least one"},
-		{name: "inline listener with bad type", doc: "listener = [\n  {name = \"a\"},\n  {name = \"b\", type = \"ws\"},\n]\n", line: 5, key: "listener[1].type", want: "unknown listener type"},
+		{name: "inline listener with bad type", doc: "listener = [\n  {name = \"a\"},\n  {name = \"b\", type = \"quic\"},\n]\n", line: 5, key: "listener[1].type", want: "unknown listener type"},
 
 		// TOML syntax and semantics.
 		{name: "duplicate key", doc: "log_level = \"info\"\nlog_level = \"debug\"\n", line: 4, key: "log_level", want: "already defined"},
@@ -381,7 +381,7 @@ func TestMarshalRoundTrip(t *testing.T) {
 	c.MaxPacketSize = 1000
 	c.MaxOutputBytes = 12345
 	c.WriteTimeout = Duration{1500 * time.Millisecond}
-	c.Listeners = append(c.Listeners, Listener{Name: "b", Type: "tcp", Address: "127.0.0.1:1884"})
+	c.Listeners = append(c.Listeners, Listener{Name: "b", Type: "tcp", Address: "127.0.0.1:1884", ClientAuth: "none"})
 	data, err := toml.Marshal(c)
 	if err != nil {
 		t.Fatalf("Marshal: %v", err)
@@ -508,4 +508,28 @@ func FuzzConfig(f *testing.F) {
 			t.Errorf("Parse accepted a Config that Validate refuses: %v", err)
 		}
 	})
+}
+
+func TestListenerTransports(t *testing.T) {
+	c, err := Parse("midge.toml", []byte("[[listener]]\nname = \"w\"\ntype = \"ws\"\n[[listener]]\nname = \"s\"\ntype = \"tls\"\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws := c.Listeners[0]; ws.Address != ":8083" || ws.Path != "/mqtt" {
+		t.Fatalf("ws listener defaults: %+v", ws)
+	}
+	if tl := c.Listeners[1]; tl.Address != ":8883" || tl.ClientAuth != "none" {
+		t.Fatalf("tls listener defaults: %+v", tl)
+	}
+	for _, tt := range []struct{ doc, want string }{
+		{"[[listener]]\ntype = \"tls\"\n", `listener[0].cert_file": a tls listener needs cert_file and key_file`},
+		{"[[listener]]\ntype = \"tcp\"\ncert_file = \"c\"\n", "certificates are for tls and wss listeners"},
+		{"[[listener]]\ntype = \"wss\"\ncert_file = \"c\"\nkey_file = \"k\"\nclient_auth = \"require\"\n", "needs client_ca_file"},
+		{"[[listener]]\ntype = \"tls\"\ncert_file = \"c\"\nkey_file = \"k\"\nclient_auth = \"maybe\"\n", `unknown value "maybe"`},
+		{"[[listener]]\ntype = \"ws\"\npath = \"mqtt\"\n", "must start with /"},
+	} {
+		if _, err := Parse("midge.toml", []byte(tt.doc)); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: error %v, want it to contain %q", tt.doc, err, tt.want)
+		}
+	}
 }

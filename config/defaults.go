@@ -84,10 +84,29 @@ max_store_size = 0
 [[listener]]
 # Unique name of the listener, used in logs and errors.
 name = "mqtt"
-# Transport of the listener: "tcp" (the only type for now).
+# Transport: "tcp", "tls", "ws" (MQTT over WebSocket) or "wss" (WebSocket over TLS).
 type = "tcp"
 # Address to listen on, as host:port; an empty host means every interface.
+# Defaults by type: tcp ":1883", tls ":8883", ws ":8083", wss ":8084".
 address = ":1883"
+# PEM certificate chain of a tls or wss listener (required there); reloaded on SIGHUP.
+cert_file = ""
+# PEM private key of that certificate (required with it).
+key_file = ""
+# PEM file of the CAs that sign client certificates (tls and wss).
+client_ca_file = ""
+# Whether tls and wss clients must show a certificate: "none", "request"
+# (checked if shown) or "require".
+client_auth = "none"
+# HTTP path of a ws or wss listener; "/mqtt" when left out.
+path = ""
+#
+# A second listener, for MQTT over WebSocket and TLS, would read:
+# [[listener]]
+# name = "web"
+# type = "wss"
+# cert_file = "/etc/midge/cert.pem"
+# key_file = "/etc/midge/key.pem"
 `
 
 // DefaultsFile returns the complete default configuration file: every key

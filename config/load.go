@@ -82,6 +82,15 @@ func (s *source) fillListener(i int, l *Listener) {
 	}
 	if !s.has(prefix + "address") {
 		l.Address = def.Address
+		if a, ok := defaultAddress[l.Type]; ok {
+			l.Address = a
+		}
+	}
+	if !s.has(prefix + "client_auth") {
+		l.ClientAuth = "none"
+	}
+	if !s.has(prefix+"path") && (l.Type == "ws" || l.Type == "wss") {
+		l.Path = "/mqtt"
 	}
 }
 

@@ -108,6 +108,24 @@ func (c *Config) validateListeners() []error {
 		if !slices.Contains(listenerTypes, l.Type) {
 			bad(key+".type", "unknown listener type %q (types: %s)", l.Type, strings.Join(listenerTypes, ", "))
 		}
+		secure := l.Type == "tls" || l.Type == "wss"
+		if secure && (l.CertFile == "" || l.KeyFile == "") {
+			bad(key+".cert_file", "a %s listener needs cert_file and key_file", l.Type)
+		}
+		if !secure && (l.CertFile != "" || l.KeyFile != "" || l.ClientCAFile != "") {
+			bad(key+".cert_file", "certificates are for tls and wss listeners, not %s", l.Type)
+		}
+		if l.ClientAuth == "" {
+			l.ClientAuth = "none"
+		}
+		if !slices.Contains(clientAuths, l.ClientAuth) {
+			bad(key+".client_auth", "unknown value %q (values: %s)", l.ClientAuth, strings.Join(clientAuths, ", "))
+		} else if l.ClientAuth != "none" && l.ClientCAFile == "" {
+			bad(key+".client_auth", "client_auth %q needs client_ca_file", l.ClientAuth)
+		}
+		if (l.Type == "ws" || l.Type == "wss") && !strings.HasPrefix(l.Path, "/") {
+			bad(key+".path", "path %q must start with /", l.Path)
+		}
 		if l.Address == "" {
 			bad(key+".address", "must not be empty")
 		} else if _, _, err := net.SplitHostPort(l.Address); err != nil {

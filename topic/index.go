@@ -1,7 +1,6 @@
 package topic
 
 import (
-	"slices"
 	"strings"
 	"sync"
 )
@@ -264,7 +263,8 @@ func (r *Result) Deliveries(publisher string, dst []Delivery) []Delivery {
 				d := &dst[i]
 				d.QoS = max(d.QoS, s.QoS)
 				d.RetainAsPublished = d.RetainAsPublished || s.RetainAsPublished
-				if s.Identifier != 0 && !slices.Contains(d.Identifiers, s.Identifier) {
+				// Every identifier, repeated ones too (3.3.4).
+				if s.Identifier != 0 {
 					d.Identifiers = append(d.Identifiers, s.Identifier)
 				}
 				continue

@@ -232,27 +232,32 @@ func runBroker(ctx context.Context, c *config.Config, logger *slog.Logger) error
 	}()
 	opts := brokerOptions(c, logger)
 	opts.Store = st
-	reload, err := setupAuth(c, &opts, logger)
+	reloadAuth, err := setupAuth(c, &opts, logger)
 	if err != nil {
 		return err
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for range hup {
-			reload()
-		}
-	}()
 	srv, err := broker.New(opts)
 	if err != nil {
 		return fmt.Errorf("start broker: %w", err)
 	}
 
-	listeners, err := listen(c.Listeners)
+	listeners, err := listen(c.Listeners, logger)
 	if err != nil {
 		return errors.Join(err, shutdown(srv))
 	}
+	// SIGHUP reloads the password and ACL files and the certificates.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer func() {
+		signal.Stop(hup)
+		close(hup)
+	}()
+	go func() {
+		for range hup {
+			reloadAuth()
+			reloadCerts(listeners, c.Listeners, logger)
+		}
+	}()
 
 	// Each Serve goroutine sends how it ended: nil after Shutdown.
 	served := make(chan error, len(listeners))
@@ -303,17 +308,10 @@ func runBroker(ctx context.Context, c *config.Config, logger *slog.Logger) error
 }
 
 // listen opens every listener, closing those already open when one fails.
-func listen(ls []config.Listener) ([]net.Listener, error) {
+func listen(ls []config.Listener, logger *slog.Logger) ([]net.Listener, error) {
 	out := make([]net.Listener, 0, len(ls))
 	for _, l := range ls {
-		var nl net.Listener
-		var err error
-		switch l.Type {
-		case "tcp":
-			nl, err = net.Listen("tcp", l.Address)
-		default:
-			err = fmt.Errorf("unsupported type %q", l.Type)
-		}
+		nl, err := openListener(l, logger.With("listener", l.Name))
 		if err != nil {
 			for _, o := range out {
 				o.Close()
