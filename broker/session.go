@@ -45,6 +45,10 @@ type session struct {
 	// willAt is when the will of the last connection is published, while
 	// it waits for its Will Delay Interval; zero otherwise.
 	willAt time.Time
+	// watch, while not nil, collects the topics of the live messages the
+	// session takes: retained messages sent for a new subscription skip
+	// those topics, whose live message is as new or newer.
+	watch map[string]struct{}
 	// will is the will of the connection that holds the session, kept in
 	// the store record of a persistent session.
 	will *Message
@@ -102,6 +106,9 @@ func (s *session) deliver(msg *Message, d Delivery) Outcome {
 func (s *session) deliverLocked(msg *Message, d Delivery, qos byte, retain bool) (Outcome, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.watch != nil && !d.Retained {
+		s.watch[msg.Topic] = struct{}{}
+	}
 	c := s.conn
 	if qos == 0 {
 		// QoS 0 messages are not queued for offline clients.
@@ -373,6 +380,27 @@ func (s *session) subscribe(sub topic.Subscription) (existed bool) {
 		s.srv.persist.putSessionLocked(s)
 	}
 	return existed
+}
+
+// beginWatch starts collecting the topics of live messages; endWatch stops.
+func (s *session) beginWatch() {
+	s.mu.Lock()
+	s.watch = make(map[string]struct{})
+	s.mu.Unlock()
+}
+
+func (s *session) endWatch() {
+	s.mu.Lock()
+	s.watch = nil
+	s.mu.Unlock()
+}
+
+// sawLive reports whether a live message of topic came during the watch.
+func (s *session) sawLive(topic string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.watch[topic]
+	return ok
 }
 
 // holds reports whether the session, not ending, has exactly sub.

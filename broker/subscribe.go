@@ -76,6 +76,11 @@ func (c *conn) handleSubscribe(h packet.FixedHeader, body []byte) error {
 	// into the router, SUBACK goes out, and the retained messages follow:
 	// in this order, so that none is sent twice or after a newer one.
 	c.srv.persist.whenDurable(func(error) {
+		// A message published while this runs may reach the session live
+		// and be the retained message of its topic too: the watch keeps
+		// it from being sent twice, or its older retained value after it.
+		c.sess.beginWatch()
+		defer c.sess.endWatch()
 		for _, a := range added {
 			if !c.sess.holds(a.sub) {
 				continue // unsubscribed, replaced or ended meanwhile
@@ -92,7 +97,9 @@ func (c *conn) handleSubscribe(h packet.FixedHeader, body []byte) error {
 				d.Identifiers = []uint32{r.sub.Identifier}
 			}
 			c.srv.router.Retained(r.filter, func(m *Message) bool {
-				c.sess.deliver(m, d)
+				if !c.sess.sawLive(m.Topic) {
+					c.sess.deliver(m, d)
+				}
 				return true
 			})
 		}
