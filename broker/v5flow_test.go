@@ -323,3 +323,18 @@ func TestTopicAliasOutbound(t *testing.T) {
 		t.Fatalf("%d aliases set, want 2", len(aliases))
 	}
 }
+
+// TestUnsupportedAuthenticationMethod: a 5.0 client that asks for an
+// enhanced authentication method the broker lacks is refused with Bad
+// authentication method and the connection is closed [MQTT-4.12.0-1].
+func TestUnsupportedAuthenticationMethod(t *testing.T) {
+	b := testbroker.Start(t, broker.Options{})
+	c := mqtttest.Dial(t, b.Addr, packet.V5)
+	con := &packet.Connect{Version: packet.V5, ClientID: "scram", CleanStart: true}
+	con.Properties.AuthenticationMethod = "SCRAM-SHA-256"
+	c.Send(con)
+	if ack := c.Expect(packet.TypeConnack).(*packet.Connack); ack.ReasonCode != packet.BadAuthenticationMethod {
+		t.Fatalf("CONNACK %v, want BadAuthenticationMethod", ack.ReasonCode)
+	}
+	c.ExpectClosed(2 * time.Second)
+}
