@@ -48,6 +48,13 @@ type Config struct {
 	// The default is 4MiB; it must be positive.
 	MaxOutputBytes Size `toml:"max_output_bytes"`
 
+	// HTTPListen is the host:port of the HTTP server for Prometheus
+	// metrics (/metrics), health checks (/healthz, /readyz) and the admin
+	// API (/api/v1). The default is "", no HTTP server.
+	HTTPListen string `toml:"http_listen"`
+	// AdminToken is the bearer token the admin API requires; "" (the
+	// default) turns the admin API off.
+	AdminToken string `toml:"admin_token"`
 	// SysInterval is how often the broker publishes its figures under
 	// $SYS/broker/. The default is 10s; 0s turns them off.
 	SysInterval Duration `toml:"sys_interval"`

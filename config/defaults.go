@@ -43,6 +43,14 @@ write_timeout = "30s"
 # Bytes waiting to be written to one client before QoS 0 messages are dropped.
 max_output_bytes = "4MiB"
 
+# Address (host:port) of the HTTP server for Prometheus metrics (/metrics),
+# health checks (/healthz, /readyz) and the admin API (/api/v1, see
+# docs/openapi.yaml); "" means no HTTP server.
+http_listen = ""
+
+# Bearer token the admin API requires; "" turns the admin API off.
+admin_token = ""
+
 # How often the broker publishes its figures (clients, messages, bytes, load)
 # as retained messages under $SYS/broker/; "0s" turns them off.
 sys_interval = "10s"

@@ -63,6 +63,11 @@ func (c *Config) Validate() error {
 	if c.MaxOutputBytes <= 0 || int64(c.MaxOutputBytes) > math.MaxInt {
 		bad("max_output_bytes", "%s out of range 1..%d bytes", c.MaxOutputBytes, math.MaxInt)
 	}
+	if c.HTTPListen != "" {
+		if _, _, err := net.SplitHostPort(c.HTTPListen); err != nil {
+			bad("http_listen", "want host:port: %w", err)
+		}
+	}
 	if c.SysInterval.Duration < 0 {
 		bad("sys_interval", "%s is negative", c.SysInterval.Duration)
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/midgemq/midge/store"
 	"github.com/midgemq/midge/store/memory"
 	"github.com/midgemq/midge/store/pebble"
+	"github.com/midgemq/midge/web"
 )
 
 // shutdownTimeout bounds how long serve waits for connections to close after
@@ -236,6 +238,9 @@ func runBroker(ctx context.Context, c *config.Config, logger *slog.Logger) error
 	if err != nil {
 		return err
 	}
+	metrics := web.NewMetrics()
+	opts.Observers = append(opts.Observers, metrics)
+	opts.Authenticator = metrics.WrapAuthenticator(opts.Authenticator)
 	srv, err := broker.New(opts)
 	if err != nil {
 		return fmt.Errorf("start broker: %w", err)
@@ -274,6 +279,12 @@ func runBroker(ctx context.Context, c *config.Config, logger *slog.Logger) error
 			served <- err
 		}()
 	}
+	var ready atomic.Bool
+	stopHTTP, err := serveHTTP(c, srv, metrics, ready.Load, logger)
+	if err != nil {
+		return errors.Join(err, shutdown(srv))
+	}
+	ready.Store(true)
 	logger.Info("midge started", "version", version, "addresses", addrs, "data_dir", c.DataDir)
 
 	var failed error
@@ -286,6 +297,8 @@ func runBroker(ctx context.Context, c *config.Config, logger *slog.Logger) error
 			failed = errors.New("listener stopped unexpectedly")
 		}
 	}
+	ready.Store(false)
+	stopHTTP()
 	shutErr := shutdown(srv)
 	// Serve returns once Shutdown has closed its listener.
 	remaining := len(listeners)

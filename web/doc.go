@@ -1,0 +1,44 @@
+// Package web is Midge's HTTP face: Prometheus metrics, health checks and
+// the admin API of a running broker.Server.
+//
+// # Wiring
+//
+// A broker.Server takes its observers when it is created, and the Handler
+// needs the Server, so the metrics observer comes first:
+//
+//	m := web.NewMetrics()
+//	srv, err := broker.New(broker.Options{
+//		Observers:     []any{m},
+//		Authenticator: m.WrapAuthenticator(auth), // optional: counts auth failures
+//	})
+//	...
+//	h := web.New(srv, web.Options{Metrics: m, Token: token, Version: version})
+//	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+//	go hs.Serve(httpListener)
+//
+// # Endpoints
+//
+//   - GET /metrics: Prometheus text exposition from a registry private to
+//     the Handler: the Server's Stats read at scrape time, the counters of
+//     Metrics, and the Go runtime and process collectors.
+//   - GET /healthz: 200 while the process serves HTTP.
+//   - GET /readyz: 200 when Options.Ready reports true, 503 otherwise.
+//   - /api/v1/...: the admin API (JSON), described in docs/openapi.yaml.
+//     Every request needs "Authorization: Bearer <Options.Token>"; with an
+//     empty Token the whole API answers 404.
+//
+// # Caveats
+//
+//   - Observers receive events through the broker's bounded queue: when it
+//     overflows, events are dropped and the counters of Metrics fall behind.
+//     midge_dropped_total{reason="observer_queue_full"} counts those events.
+//     The figures read from Stats are exact.
+//   - Messages published through the admin API go straight to the router:
+//     they are counted by midge_admin_publishes_total, not by the broker's
+//     received-message figures or midge_publishes_total.
+//   - The Handler sets no timeouts of its own: the http.Server that serves
+//     it should set ReadHeaderTimeout and friends.
+//   - A topic or client id in a URL path must be percent-encoded. A topic
+//     with an empty level, a leading '/' or a "." or ".." level must encode
+//     its slashes as %2F, or the path is cleaned and redirected.
+package web

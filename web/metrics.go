@@ -1,0 +1,200 @@
+package web
+
+import (
+	"context"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/midgemq/midge/broker"
+	"github.com/midgemq/midge/packet"
+)
+
+// Metrics counts broker events for /metrics. It is a broker observer: put it
+// in broker.Options.Observers before broker.New, then give it to New in
+// Options.Metrics. It is also a prometheus.Collector. The zero value is not
+// usable; create one with NewMetrics. Its methods are safe for concurrent
+// use.
+//
+// Drops are not counted here: the Server's Stats counts every drop, also
+// those that never reach an observer, and /metrics reads them from there.
+type Metrics struct {
+	// connects counts accepted CONNECTs by protocol version: 3.1, 3.1.1,
+	// 5.0, then any other.
+	connects [4]atomic.Int64
+	// disconnects counts closed client connections: [0] without, [1] after
+	// a DISCONNECT from the client.
+	disconnects [2]atomic.Int64
+	// publishes counts messages accepted for routing by QoS.
+	publishes      [3]atomic.Int64
+	authFailures   atomic.Int64
+	adminPublishes atomic.Int64
+}
+
+// versionLabels are the protocol_version label values of Metrics.connects.
+var versionLabels = [4]string{"3.1", "3.1.1", "5.0", "unknown"}
+
+var (
+	connectsDesc = prometheus.NewDesc("midge_client_connects_total",
+		"Client connections accepted by CONNECT, by MQTT protocol version.", []string{"protocol_version"}, nil)
+	disconnectsDesc = prometheus.NewDesc("midge_client_disconnects_total",
+		"Client connections closed after CONNECT; graceful is true when the client sent DISCONNECT.",
+		[]string{"graceful"}, nil)
+	publishesDesc = prometheus.NewDesc("midge_publishes_total",
+		"Messages accepted for routing from clients (wills included), by QoS.", []string{"qos"}, nil)
+	authFailuresDesc = prometheus.NewDesc("midge_auth_failures_total",
+		"CONNECTs refused by the authenticator (banned addresses count in midge_dropped_total instead).", nil, nil)
+	adminPublishesDesc = prometheus.NewDesc("midge_admin_publishes_total",
+		"Messages published through the admin API.", nil, nil)
+)
+
+// NewMetrics returns a Metrics with every counter at zero.
+func NewMetrics() *Metrics {
+	return new(Metrics)
+}
+
+// OnConnect counts an accepted CONNECT. It implements
+// broker.ConnectObserver.
+func (m *Metrics) OnConnect(c broker.ClientInfo) {
+	i := 3
+	switch c.Version {
+	case packet.V31:
+		i = 0
+	case packet.V311:
+		i = 1
+	case packet.V5:
+		i = 2
+	}
+	m.connects[i].Add(1)
+}
+
+// OnDisconnect counts a closed client connection. It implements
+// broker.DisconnectObserver.
+func (m *Metrics) OnDisconnect(_ broker.ClientInfo, err error) {
+	if err == nil {
+		m.disconnects[1].Add(1)
+		return
+	}
+	m.disconnects[0].Add(1)
+}
+
+// OnPublish counts a message accepted for routing. It implements
+// broker.PublishObserver.
+func (m *Metrics) OnPublish(msg *broker.Message) {
+	if msg.QoS < 3 {
+		m.publishes[msg.QoS].Add(1)
+	}
+}
+
+// WrapAuthenticator returns an Authenticator that asks a and counts its
+// refusals in midge_auth_failures_total. The broker has no observer event
+// for a failed authentication, so this is how they are counted. A nil a
+// gives nil, which lets every client in as before.
+func (m *Metrics) WrapAuthenticator(a broker.Authenticator) broker.Authenticator {
+	if a == nil {
+		return nil
+	}
+	return &countingAuthenticator{next: a, m: m}
+}
+
+type countingAuthenticator struct {
+	next broker.Authenticator
+	m    *Metrics
+}
+
+// Authenticate implements broker.Authenticator.
+func (a *countingAuthenticator) Authenticate(ctx context.Context, c *broker.ClientInfo, password []byte) error {
+	err := a.next.Authenticate(ctx, c, password)
+	if err != nil {
+		a.m.authFailures.Add(1)
+	}
+	return err
+}
+
+// Describe implements prometheus.Collector.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	ch <- connectsDesc
+	ch <- disconnectsDesc
+	ch <- publishesDesc
+	ch <- authFailuresDesc
+	ch <- adminPublishesDesc
+}
+
+// Collect implements prometheus.Collector.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	for i, v := range versionLabels {
+		ch <- prometheus.MustNewConstMetric(connectsDesc, prometheus.CounterValue, float64(m.connects[i].Load()), v)
+	}
+	ch <- prometheus.MustNewConstMetric(disconnectsDesc, prometheus.CounterValue, float64(m.disconnects[0].Load()), "false")
+	ch <- prometheus.MustNewConstMetric(disconnectsDesc, prometheus.CounterValue, float64(m.disconnects[1].Load()), "true")
+	for q := range m.publishes {
+		ch <- prometheus.MustNewConstMetric(publishesDesc, prometheus.CounterValue, float64(m.publishes[q].Load()), strconv.Itoa(q))
+	}
+	ch <- prometheus.MustNewConstMetric(authFailuresDesc, prometheus.CounterValue, float64(m.authFailures.Load()))
+	ch <- prometheus.MustNewConstMetric(adminPublishesDesc, prometheus.CounterValue, float64(m.adminPublishes.Load()))
+}
+
+// statsCollector exports a Server's Stats, read at scrape time.
+type statsCollector struct {
+	srv     *broker.Server
+	version string
+}
+
+// statsFigure is one figure of broker.Stats and how it is exported.
+type statsFigure struct {
+	desc  *prometheus.Desc
+	kind  prometheus.ValueType
+	value func(*broker.Stats) int64
+}
+
+var statsFigures = []statsFigure{
+	{desc: prometheus.NewDesc("midge_connections_open", "Client network connections open now.", nil, nil),
+		kind: prometheus.GaugeValue, value: func(s *broker.Stats) int64 { return s.ConnectionsCurrent }},
+	{desc: prometheus.NewDesc("midge_connections_open_max", "Most client network connections open at once since the broker started.", nil, nil),
+		kind: prometheus.GaugeValue, value: func(s *broker.Stats) int64 { return s.ConnectionsMaximum }},
+	{desc: prometheus.NewDesc("midge_connections_accepted_total", "Client network connections accepted.", nil, nil),
+		kind: prometheus.CounterValue, value: func(s *broker.Stats) int64 { return s.ConnectionsTotal }},
+	{desc: prometheus.NewDesc("midge_sessions", "Sessions held now, connected or not.", nil, nil),
+		kind: prometheus.GaugeValue, value: func(s *broker.Stats) int64 { return s.SessionsCurrent }},
+	{desc: prometheus.NewDesc("midge_subscriptions", "Subscriptions held now.", nil, nil),
+		kind: prometheus.GaugeValue, value: func(s *broker.Stats) int64 { return s.Subscriptions }},
+	{desc: prometheus.NewDesc("midge_retained_messages", "Retained messages of clients held now ($SYS excluded).", nil, nil),
+		kind: prometheus.GaugeValue, value: func(s *broker.Stats) int64 { return s.Retained }},
+	{desc: prometheus.NewDesc("midge_messages_received_total", "PUBLISH messages received from clients, wills included.", nil, nil),
+		kind: prometheus.CounterValue, value: func(s *broker.Stats) int64 { return s.MessagesReceived }},
+	{desc: prometheus.NewDesc("midge_messages_sent_total", "PUBLISH messages sent to clients.", nil, nil),
+		kind: prometheus.CounterValue, value: func(s *broker.Stats) int64 { return s.MessagesSent }},
+	{desc: prometheus.NewDesc("midge_received_bytes_total", "Bytes received from clients.", nil, nil),
+		kind: prometheus.CounterValue, value: func(s *broker.Stats) int64 { return s.BytesReceived }},
+	{desc: prometheus.NewDesc("midge_sent_bytes_total", "Bytes sent to clients.", nil, nil),
+		kind: prometheus.CounterValue, value: func(s *broker.Stats) int64 { return s.BytesSent }},
+}
+
+var (
+	droppedDesc = prometheus.NewDesc("midge_dropped_total",
+		"Messages, connections and events the broker dropped, by reason.", []string{"reason"}, nil)
+	buildInfoDesc = prometheus.NewDesc("midge_build_info",
+		"Always 1; the version label names the running Midge.", []string{"version"}, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, f := range statsFigures {
+		ch <- f.desc
+	}
+	ch <- droppedDesc
+	ch <- buildInfoDesc
+}
+
+// Collect implements prometheus.Collector.
+func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.srv.Stats()
+	for _, f := range statsFigures {
+		ch <- prometheus.MustNewConstMetric(f.desc, f.kind, float64(f.value(&st)))
+	}
+	for reason, n := range st.Dropped {
+		ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(n), reason)
+	}
+	ch <- prometheus.MustNewConstMetric(buildInfoDesc, prometheus.GaugeValue, 1, c.version)
+}
