@@ -96,7 +96,7 @@ func (s *Server) Disconnect(clientID string) bool {
 		return false
 	}
 	if c.version == packet.V5 {
-		c.send(&packet.Disconnect{ReasonCode: packet.AdministrativeAction})
+		c.sendLast(&packet.Disconnect{ReasonCode: packet.AdministrativeAction})
 	}
 	c.stop("disconnected by an operator")
 	return true

@@ -77,6 +77,10 @@ type conn struct {
 	out      []byte
 	spare    []byte
 	flushing bool
+	// holding is set from the session's attach until the CONNACK: PUBLISH
+	// packets go to held meanwhile.
+	holding bool
+	held    []byte
 	// aliasOut maps topics to the aliases the broker has set towards the
 	// client, first come first served up to aliasMax.
 	aliasOut map[string]uint16
@@ -221,7 +225,7 @@ func (c *conn) finish(err error) {
 			// [MQTT-4.13.1-1] Tell a 5.0 client which rule it broke.
 			d := &packet.Disconnect{ReasonCode: re.Code}
 			d.Properties.ReasonString = re.Msg // DISCONNECT may always carry one
-			c.send(d)
+			c.sendLast(d)
 		}
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) && !c.stopping.Load() {
@@ -229,7 +233,7 @@ func (c *conn) finish(err error) {
 			c.srv.drop(DropConnectTimeout, "")
 		} else if c.version == packet.V5 {
 			// The keep-alive ran out: a 5.0 client is told why.
-			c.send(&packet.Disconnect{ReasonCode: packet.KeepAliveTimeout})
+			c.sendLast(&packet.Disconnect{ReasonCode: packet.KeepAliveTimeout})
 		}
 	}
 	c.wmu.Lock()
@@ -316,7 +320,7 @@ func (c *conn) stop(reason string) {
 // takeover ends the connection because a new connection took its session.
 func (c *conn) takeover() {
 	if c.version == packet.V5 {
-		c.send(&packet.Disconnect{ReasonCode: packet.SessionTakenOver}) // [MQTT-3.1.4-3]
+		c.sendLast(&packet.Disconnect{ReasonCode: packet.SessionTakenOver}) // [MQTT-3.1.4-3]
 	}
 	c.stop("session taken over")
 }
@@ -324,7 +328,7 @@ func (c *conn) takeover() {
 // serverClose ends the connection because the server shuts down.
 func (c *conn) serverClose() {
 	if c.attached.Load() && c.version == packet.V5 {
-		c.send(&packet.Disconnect{ReasonCode: packet.ServerShuttingDown})
+		c.sendLast(&packet.Disconnect{ReasonCode: packet.ServerShuttingDown})
 	}
 	c.stop("server shutting down")
 }

@@ -153,6 +153,9 @@ func (c *conn) accept(p *packet.Connect) error {
 		}
 		c.capabilities(&connack)
 	}
+	c.wmu.Lock()
+	c.holding = true
+	c.wmu.Unlock()
 	sess, present := c.srv.attach(c, c.info.ClientID, p.CleanStart, expiryInterval)
 	c.sess = sess
 	c.attached.Store(true)
@@ -175,7 +178,7 @@ func (c *conn) accept(p *packet.Connect) error {
 	// [MQTT-3.2.2-1] [MQTT-3.2.2-2] Session Present is set only when an
 	// existing session is resumed.
 	connack.SessionPresent = present
-	c.send(&connack)
+	c.sendConnack(&connack)
 	c.log.Info("client connected", "version", p.Version.String(), "username", c.info.Username,
 		"clean_start", p.CleanStart, "keep_alive", p.KeepAlive, "session_present", present)
 	c.srv.observe(event{kind: eventConnect, info: c.info})

@@ -544,7 +544,9 @@ func (s *session) discard() {
 	}
 	var handOvers []handOver
 	for _, ob := range append(s.inflight[:len(s.inflight):len(s.inflight)], s.queue[s.qhead:]...) {
-		if ob.shared == "" || ob.released {
+		if ob.shared == "" || ob.released || (ob.qos == 2 && ob.packetID != 0) {
+			// A QoS 2 message sent to this member may have been received:
+			// another member must not get it too (exactly once).
 			continue
 		}
 		m := ob.msg

@@ -23,6 +23,42 @@ func (c *conn) send(p packet.Packet) {
 	c.kickLocked()
 }
 
+// sendLast appends p, a server DISCONNECT, as the last packet of the
+// connection: nothing is written after it [MQTT-3.14.4-1]. Messages
+// meant for the connection meanwhile stay with its session.
+func (c *conn) sendLast(p packet.Packet) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closed {
+		return
+	}
+	if out, err := p.Append(c.out, c.version); err == nil {
+		c.out = out
+	}
+	c.closed = true
+	c.kickLocked()
+}
+
+// sendConnack writes the CONNACK, then the messages that reached the
+// session between its attach and now, held back so that CONNACK comes
+// first [MQTT-3.2.0-1].
+func (c *conn) sendConnack(ack *packet.Connack) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.holding = false
+	if c.closed {
+		return
+	}
+	out, err := ack.Append(c.out, c.version)
+	if err != nil {
+		c.log.Error("cannot encode CONNACK", "err", err)
+		return
+	}
+	c.out = append(out, c.held...)
+	c.held = nil
+	c.kickLocked()
+}
+
 // sendAck appends a PUBACK, PUBREC, PUBREL or PUBCOMP.
 func (c *conn) sendAck(kind packet.Type, id uint16, code packet.ReasonCode) {
 	a := packet.Ack{Kind: kind, PacketID: id, ReasonCode: code}
@@ -76,6 +112,14 @@ func (c *conn) sendPublish(msg *Message, qos byte, retain bool, id uint16, dup b
 	if qos == 0 && len(c.out) >= c.srv.opts.MaxOutputBytes {
 		c.wmu.Unlock()
 		c.srv.drop(DropOutputFull, c.info.ClientID)
+		return false
+	}
+	if c.holding {
+		// Before CONNACK: kept aside until sendConnack.
+		if out, err := p.Append(c.held, c.version); err == nil {
+			c.held = out
+		}
+		c.wmu.Unlock()
 		return false
 	}
 	newAlias := c.aliasLocked(&p)
