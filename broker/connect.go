@@ -61,6 +61,9 @@ func (c *conn) refuse(code packet.ReasonCode, why string) error {
 func (c *conn) accept(p *packet.Connect) error {
 	c.info = ClientInfo{ClientID: p.ClientID, Username: p.Username, Remote: c.nc.RemoteAddr(), Version: p.Version}
 	var connack packet.Connack
+	if p.Version == packet.V5 && p.Properties.HasMaximumPacketSize {
+		c.maxOut = int(p.Properties.MaximumPacketSize) // for the CONNACK too
+	}
 
 	// How long the session outlives the connection: in 3.1 and 3.1.1 a
 	// session without Clean Session persists until the client ends it; in
@@ -144,9 +147,6 @@ func (c *conn) accept(p *packet.Connect) error {
 	if p.Version == packet.V5 {
 		if pr := &p.Properties; pr.HasReceiveMaximum {
 			c.window = min(c.window, int(pr.ReceiveMaximum)) // [MQTT-3.3.4-9]
-		}
-		if pr := &p.Properties; pr.HasMaximumPacketSize {
-			c.maxOut = int(pr.MaximumPacketSize)
 		}
 		if pr := &p.Properties; pr.HasTopicAliasMaximum {
 			c.aliasMax = int(pr.TopicAliasMaximum)

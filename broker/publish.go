@@ -20,6 +20,16 @@ func (c *conn) handlePublish(h packet.FixedHeader, body []byte) error {
 			return err
 		}
 	}
+	if c.version == packet.V5 {
+		if len(p.Properties.SubscriptionIdentifiers) > 0 {
+			// [MQTT-3.3.4-6] only the server sends Subscription Identifiers.
+			return &packet.ReasonError{Code: packet.ProtocolError, Msg: "subscription identifier in a client's PUBLISH"}
+		}
+		if rt := p.Properties.ResponseTopic; rt != "" && topic.ValidateName(rt) != nil {
+			// [MQTT-3.3.2-13] [MQTT-3.3.2-14] a topic name, without wildcards.
+			return &packet.ReasonError{Code: packet.ProtocolError, Msg: "invalid response topic"}
+		}
+	}
 	if err := topic.ValidateName(p.Topic); err != nil {
 		// [MQTT-3.3.2-2] A topic name must not contain wildcards.
 		return &packet.ReasonError{Code: packet.TopicNameInvalid, Msg: err.Error()}

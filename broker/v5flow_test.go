@@ -338,3 +338,45 @@ func TestUnsupportedAuthenticationMethod(t *testing.T) {
 	}
 	c.ExpectClosed(2 * time.Second)
 }
+
+// TestReasonStringLeftOutWhenTooLarge: a Reason String that would make a
+// CONNACK larger than the client's Maximum Packet Size is left out
+// [MQTT-3.2.2-19].
+func TestReasonStringLeftOutWhenTooLarge(t *testing.T) {
+	b := testbroker.Start(t, broker.Options{})
+	for _, max := range []uint32{16, 1000} {
+		c := mqtttest.Dial(t, b.Addr, packet.V5)
+		con := &packet.Connect{Version: packet.V5, ClientID: "small", CleanStart: true}
+		con.Properties.AuthenticationMethod = "unknown"
+		con.Properties.MaximumPacketSize, con.Properties.HasMaximumPacketSize = max, true
+		c.Send(con)
+		ack := c.Expect(packet.TypeConnack).(*packet.Connack)
+		if ack.ReasonCode != packet.BadAuthenticationMethod {
+			t.Fatalf("max %d: CONNACK %v", max, ack.ReasonCode)
+		}
+		if got := ack.Properties.ReasonString != ""; got != (max == 1000) {
+			t.Fatalf("max %d: reason string %q", max, ack.Properties.ReasonString)
+		}
+		c.Close()
+	}
+}
+
+// TestPublishClientRules: a 5.0 client's PUBLISH with a Subscription
+// Identifier [MQTT-3.3.4-6] or a Response Topic with wildcards
+// [MQTT-3.3.2-14] is a protocol error.
+func TestPublishClientRules(t *testing.T) {
+	b := testbroker.Start(t, broker.Options{})
+	for name, p := range map[string]*packet.Publish{
+		"subscription identifier": {Topic: "a", Properties: packet.Properties{SubscriptionIdentifiers: []uint32{7}}},
+		"wildcard response topic": {Topic: "a", Properties: packet.Properties{ResponseTopic: "reply/#"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, _ := mqtttest.Connect(t, b.Addr, packet.V5, &packet.Connect{ClientID: "rules", CleanStart: true})
+			c.Send(p)
+			if d := c.Expect(packet.TypeDisconnect).(*packet.Disconnect); d.ReasonCode != packet.ProtocolError {
+				t.Fatalf("DISCONNECT %v, want ProtocolError", d.ReasonCode)
+			}
+			c.ExpectClosed(2 * time.Second)
+		})
+	}
+}

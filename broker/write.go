@@ -14,13 +14,45 @@ func (c *conn) send(p packet.Packet) {
 	if c.closed {
 		return
 	}
+	if c.appendFittingLocked(p) {
+		c.kickLocked()
+	}
+}
+
+// appendFittingLocked appends p to the output if it fits the client's
+// Maximum Packet Size, leaving out its Reason String and User Properties
+// when that makes it fit [MQTT-3.2.2-19] [MQTT-3.14.2-3]; a packet that
+// still does not fit is not sent [MQTT-3.1.2-24]. The caller holds c.wmu.
+func (c *conn) appendFittingLocked(p packet.Packet) bool {
 	out, err := p.Append(c.out, c.version)
 	if err != nil {
 		c.log.Error("cannot encode packet", "type", p.Type().String(), "err", err)
-		return
+		return false
 	}
-	c.out = out
-	c.kickLocked()
+	if c.maxOut == 0 || len(out)-len(c.out) <= c.maxOut {
+		c.out = out
+		return true
+	}
+	var pr *packet.Properties
+	switch p := p.(type) {
+	case *packet.Connack:
+		pr = &p.Properties
+	case *packet.Disconnect:
+		pr = &p.Properties
+	case *packet.Suback:
+		pr = &p.Properties
+	case *packet.Unsuback:
+		pr = &p.Properties
+	}
+	if pr != nil && (pr.ReasonString != "" || len(pr.UserProperties) > 0) {
+		pr.ReasonString, pr.UserProperties = "", nil
+		if out, err = p.Append(c.out, c.version); err == nil && len(out)-len(c.out) <= c.maxOut {
+			c.out = out
+			return true
+		}
+	}
+	c.log.Warn("packet larger than the client's Maximum Packet Size not sent", "type", p.Type().String(), "max", c.maxOut)
+	return false
 }
 
 // sendLast appends p, a server DISCONNECT, as the last packet of the
@@ -32,9 +64,7 @@ func (c *conn) sendLast(p packet.Packet) {
 	if c.closed {
 		return
 	}
-	if out, err := p.Append(c.out, c.version); err == nil {
-		c.out = out
-	}
+	c.appendFittingLocked(p)
 	c.closed = true
 	c.kickLocked()
 }
@@ -49,12 +79,8 @@ func (c *conn) sendConnack(ack *packet.Connack) {
 	if c.closed {
 		return
 	}
-	out, err := ack.Append(c.out, c.version)
-	if err != nil {
-		c.log.Error("cannot encode CONNACK", "err", err)
-		return
-	}
-	c.out = append(out, c.held...)
+	c.appendFittingLocked(ack)
+	c.out = append(c.out, c.held...)
 	c.held = nil
 	c.kickLocked()
 }
