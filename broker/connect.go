@@ -95,11 +95,15 @@ func (c *conn) accept(p *packet.Connect) error {
 	c.log = c.log.With("client_id", c.info.ClientID)
 
 	if p.Version == packet.V5 && p.Properties.AuthenticationMethod != "" {
-		// No enhanced authentication method is supported yet: the client
-		// is refused and the connection closed [MQTT-4.12.0-1].
-		return c.refuse(packet.BadAuthenticationMethod, "unsupported authentication method "+p.Properties.AuthenticationMethod)
-	}
-	if a := c.srv.opts.Authenticator; a != nil {
+		// Enhanced authentication stands in for the Authenticator.
+		if c.srv.guard.banned(c.info.Remote, time.Now()) {
+			c.srv.drop(DropBanned, c.info.ClientID)
+			return c.refuse(packet.Banned, "address banned after repeated authentication failures")
+		}
+		if err := c.enhancedAuth(p, &connack); err != nil {
+			return err
+		}
+	} else if a := c.srv.opts.Authenticator; a != nil {
 		if c.srv.guard.banned(c.info.Remote, time.Now()) {
 			// Too many failures from this address: refused without asking
 			// the Authenticator, so guessing costs the guesser time only.

@@ -71,6 +71,12 @@ type Options struct {
 	// client in.
 	Authenticator Authenticator
 
+	// EnhancedAuth are the MQTT 5.0 enhanced authentication methods the
+	// broker offers. A client that names one of them in CONNECT goes
+	// through its exchange instead of the Authenticator; one that names
+	// another is refused with Bad authentication method.
+	EnhancedAuth []EnhancedAuthenticator
+
 	// Authorizer decides what a connected client may publish and subscribe
 	// to. Nil allows everything.
 	Authorizer Authorizer

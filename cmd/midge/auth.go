@@ -21,6 +21,8 @@ func setupAuth(c *config.Config, opts *broker.Options, logger *slog.Logger) (rel
 		}
 		pf.AllowAnonymous = c.AllowAnonymous
 		opts.Authenticator = pf
+		// The same users can log in with MQTT 5.0 SCRAM-SHA-512.
+		opts.EnhancedAuth = append(opts.EnhancedAuth, pf.SCRAM())
 		logger.Info("password file loaded", "file", c.PasswordFile, "users", pf.Len(), "allow_anonymous", c.AllowAnonymous)
 	} else {
 		logger.Warn("no password_file: every client is let in")

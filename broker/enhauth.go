@@ -1,0 +1,99 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/midgemq/midge/packet"
+)
+
+// EnhancedAuthenticator implements one MQTT 5.0 enhanced authentication
+// method (section 4.12): a challenge and response exchange of AUTH packets
+// between CONNECT and CONNACK.
+type EnhancedAuthenticator interface {
+	// Method is the Authentication Method it implements, such as
+	// "SCRAM-SHA-512".
+	Method() string
+	// Begin starts the exchange with a client.
+	Begin(ctx context.Context, c *ClientInfo) AuthExchange
+}
+
+// AuthExchange is one client's enhanced authentication in progress.
+type AuthExchange interface {
+	// Step takes the client's Authentication Data (from CONNECT, then from
+	// each AUTH) and returns the broker's. With done the client is in, and
+	// the data goes in the CONNACK; otherwise it goes in an AUTH that asks
+	// for more. An error refuses the client: a *packet.ReasonError carries
+	// the reason code, any other error means Not authorized. Step may set
+	// the client's Username.
+	Step(data []byte) (answer []byte, done bool, err error)
+}
+
+// errAuthExchange is why an exchange ended that the client broke off.
+var errAuthExchange = errors.New("enhanced authentication: unexpected packet")
+
+// enhancedAuth runs the exchange of the method p names, reading AUTH packets
+// until the authenticator is done, and puts its last data in connack. It
+// returns the error that refuses the client, after sending the CONNACK
+// that says so.
+func (c *conn) enhancedAuth(p *packet.Connect, connack *packet.Connack) error {
+	method := p.Properties.AuthenticationMethod
+	var ea EnhancedAuthenticator
+	for _, a := range c.srv.opts.EnhancedAuth {
+		if a.Method() == method {
+			ea = a
+			break
+		}
+	}
+	if ea == nil {
+		// [MQTT-4.12.0-1] A method the broker lacks: refused, closed.
+		return c.refuse(packet.BadAuthenticationMethod, "unsupported authentication method "+method)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.srv.opts.ConnectTimeout)
+	defer cancel()
+	ex := ea.Begin(ctx, &c.info)
+	data := p.Properties.AuthenticationData
+	deadline := time.Now().Add(c.srv.opts.ConnectTimeout)
+	for {
+		answer, done, err := ex.Step(data)
+		if err != nil {
+			code := packet.NotAuthorized
+			var re *packet.ReasonError
+			if errors.As(err, &re) && re.Code.IsError() {
+				code = re.Code
+			}
+			if c.srv.guard.failed(c.info.Remote, time.Now()) {
+				c.log.Warn("address banned after repeated authentication failures", "ban", c.srv.opts.AuthBanTime)
+			}
+			return c.refuse(code, "enhanced authentication failed") // [MQTT-4.12.0-4]
+		}
+		if done {
+			connack.Properties.AuthenticationMethod = method
+			connack.Properties.AuthenticationData = answer
+			c.srv.guard.succeeded(c.info.Remote)
+			return nil
+		}
+		// [MQTT-4.12.0-2] More is needed: AUTH with Continue authentication.
+		a := &packet.Auth{ReasonCode: packet.ContinueAuthentication}
+		a.Properties.AuthenticationMethod, a.Properties.AuthenticationData = method, answer
+		c.send(a)
+		c.nc.SetReadDeadline(deadline)
+		h, body, err := c.readPacket()
+		if err != nil {
+			return err
+		}
+		if h.Type != packet.TypeAuth {
+			return c.refuse(packet.ProtocolError, "expected AUTH during enhanced authentication")
+		}
+		var in packet.Auth
+		if err := in.Decode(h, body, c.version); err != nil {
+			return err
+		}
+		if in.ReasonCode != packet.ContinueAuthentication || in.Properties.AuthenticationMethod != method {
+			// [MQTT-4.12.0-5] the method stays the same throughout.
+			return c.refuse(packet.ProtocolError, errAuthExchange.Error())
+		}
+		data = in.Properties.AuthenticationData
+	}
+}
