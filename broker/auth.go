@@ -55,3 +55,15 @@ func (a Action) String() string {
 type Authorizer interface {
 	Authorize(ctx context.Context, c *ClientInfo, a Action, topic string) bool
 }
+
+// IdentifiedConn is a connection that knows its client from the transport,
+// such as by the name in a verified TLS client certificate. A client on
+// such a connection whose Identity is not empty gets it as its user name
+// and is let in without the Authenticator; the Authorizer still decides
+// what it may do.
+type IdentifiedConn interface {
+	net.Conn
+	// Identity returns the client's name, or "" when the transport has
+	// none (then the client authenticates as usual).
+	Identity() string
+}

@@ -94,7 +94,16 @@ func (c *conn) accept(p *packet.Connect) error {
 	}
 	c.log = c.log.With("client_id", c.info.ClientID)
 
-	if p.Version == packet.V5 && p.Properties.AuthenticationMethod != "" {
+	identified := false
+	if ic, ok := c.nc.(IdentifiedConn); ok {
+		if id := ic.Identity(); id != "" {
+			c.info.Username, identified = id, true
+		}
+	}
+	if identified {
+		// The transport vouches for the client (a verified certificate).
+		c.log.Info("client identified by its transport", "username", c.info.Username)
+	} else if p.Version == packet.V5 && p.Properties.AuthenticationMethod != "" {
 		// Enhanced authentication stands in for the Authenticator.
 		if c.srv.guard.banned(c.info.Remote, time.Now()) {
 			c.srv.drop(DropBanned, c.info.ClientID)

@@ -127,6 +127,13 @@ type Listener struct {
 	// Path is the HTTP path of a ws or wss listener. The default is
 	// "/mqtt".
 	Path string `toml:"path"`
+
+	// UseIdentityAsUsername makes the name in a client's verified
+	// certificate its user name, with no password needed: "cn" (the
+	// subject's common name), "san" (the first DNS, else email, else URI
+	// subject alternative name) or "" (the default: certificates only
+	// secure the connection).
+	UseIdentityAsUsername string `toml:"use_identity_as_username"`
 }
 
 // defaultAddress is the listening address of each listener type when a

@@ -108,6 +108,9 @@ client_ca_file = ""
 client_auth = "none"
 # HTTP path of a ws or wss listener; "/mqtt" when left out.
 path = ""
+# With client certificates, "cn" or "san" makes the name in a client's verified
+# certificate its user name, with no password needed; "" keeps passwords.
+use_identity_as_username = ""
 #
 # A second listener, for MQTT over WebSocket and TLS, would read:
 # [[listener]]

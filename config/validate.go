@@ -128,6 +128,12 @@ func (c *Config) validateListeners() []error {
 		} else if l.ClientAuth != "none" && l.ClientCAFile == "" {
 			bad(key+".client_auth", "client_auth %q needs client_ca_file", l.ClientAuth)
 		}
+		switch id := l.UseIdentityAsUsername; {
+		case id != "" && id != "cn" && id != "san":
+			bad(key+".use_identity_as_username", "unknown value %q (values: cn, san)", id)
+		case id != "" && (!secure || l.ClientAuth == "none"):
+			bad(key+".use_identity_as_username", "needs a tls or wss listener with client_auth request or require")
+		}
 		if (l.Type == "ws" || l.Type == "wss") && !strings.HasPrefix(l.Path, "/") {
 			bad(key+".path", "path %q must start with /", l.Path)
 		}

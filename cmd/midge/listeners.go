@@ -34,8 +34,47 @@ func openListener(l config.Listener, logger *slog.Logger) (net.Listener, error) 
 		tcp.Close()
 		return nil, err
 	}
+	if l.UseIdentityAsUsername != "" {
+		nl = identityListener{nl, l.UseIdentityAsUsername}
+	}
 	return nl, nil
 }
+
+// identityListener hands out connections that tell the broker the name in
+// their client's verified certificate (broker.IdentifiedConn).
+type identityListener struct {
+	net.Listener
+	field string
+}
+
+func (l identityListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return identityConn{c, l.field}, nil
+}
+
+// Reload passes SIGHUP's certificate reload to the listener underneath.
+func (l identityListener) Reload() error {
+	if r, ok := l.Listener.(interface{ Reload() error }); ok {
+		return r.Reload()
+	}
+	return nil
+}
+
+type identityConn struct {
+	net.Conn
+	field string
+}
+
+// Identity implements broker.IdentifiedConn.
+func (c identityConn) Identity() string {
+	return listener.CertUsername(listener.PeerCertificate(c.Conn), c.field)
+}
+
+// NetConn lets listener.PeerCertificate look through the wrapper.
+func (c identityConn) NetConn() net.Conn { return c.Conn }
 
 // reloadCerts re-reads the certificates of the tls and wss listeners; one
 // that fails keeps the certificate it had.
