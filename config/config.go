@@ -134,6 +134,11 @@ type Listener struct {
 	// subject alternative name) or "" (the default: certificates only
 	// secure the connection).
 	UseIdentityAsUsername string `toml:"use_identity_as_username"`
+
+	// ProxyProtocol expects every connection to start with a PROXY
+	// protocol (v1 or v2) header from a load balancer, whose client
+	// address is then used for logs, bans and ACLs. The default is false.
+	ProxyProtocol bool `toml:"proxy_protocol"`
 }
 
 // defaultAddress is the listening address of each listener type when a

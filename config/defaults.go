@@ -111,6 +111,9 @@ path = ""
 # With client certificates, "cn" or "san" makes the name in a client's verified
 # certificate its user name, with no password needed; "" keeps passwords.
 use_identity_as_username = ""
+# Behind a load balancer: every connection starts with a PROXY protocol (v1 or
+# v2) header whose client address Midge then uses; connections without one are closed.
+proxy_protocol = false
 #
 # A second listener, for MQTT over WebSocket and TLS, would read:
 # [[listener]]

@@ -11,9 +11,14 @@ import (
 
 // openListener opens the socket of one [[listener]] table.
 func openListener(l config.Listener, logger *slog.Logger) (net.Listener, error) {
+	var tcp net.Listener
 	tcp, err := net.Listen("tcp", l.Address)
 	if err != nil {
 		return nil, err
+	}
+	if l.ProxyProtocol {
+		// The header comes first, before TLS or HTTP.
+		tcp = listener.NewProxy(tcp, logger)
 	}
 	var tlsOpts *listener.TLSOptions
 	if l.Type == "tls" || l.Type == "wss" {

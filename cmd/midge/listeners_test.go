@@ -118,3 +118,23 @@ func TestE2ETransports(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, p.stderr.String())
 	}
 }
+
+// TestE2EProxyProtocol: behind a PROXY protocol listener the broker sees
+// the client address of the header.
+func TestE2EProxyProtocol(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	cfg := filepath.Join(dir, "midge.toml")
+	os.WriteFile(cfg, fmt.Appendf(nil, "data_dir = %q\n[[listener]]\naddress = %q\nproxy_protocol = true\n",
+		filepath.Join(dir, "data"), addr), 0o600)
+	p := startMidge(t, "serve", "--config", cfg)
+	c := dialMidge(t, p, addr)
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.Write([]byte("PROXY TCP4 198.51.100.23 10.0.0.1 40000 1883\r\n"))
+	c.Write([]byte{0x10, 0x0e, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x02, 0x00, 0x3c, 0x00, 0x02, 'p', 'x'})
+	got := make([]byte, 4)
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "\x20\x02\x00\x00" {
+		t.Fatalf("CONNACK % x, %v\n%s", got, err, p.stderr.String())
+	}
+	waitFor(t, func() bool { return strings.Contains(p.stderr.String(), "remote=198.51.100.23:40000") })
+}
