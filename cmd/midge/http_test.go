@@ -56,3 +56,28 @@ func TestE2EHTTP(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, p.stderr.String())
 	}
 }
+
+// TestE2EReloadConfig: SIGHUP applies a new log_level at once and names
+// the changed keys that need a restart.
+func TestE2EReloadConfig(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	cfg := filepath.Join(dir, "midge.toml")
+	write := func(level string, inflight int) {
+		os.WriteFile(cfg, fmt.Appendf(nil, "data_dir = %q\nlog_level = %q\nmax_inflight_messages = %d\n[[listener]]\naddress = %q\n",
+			filepath.Join(dir, "data"), level, inflight, addr), 0o600)
+	}
+	write("info", 32)
+	p := startMidge(t, "serve", "--config", cfg)
+	dialMidge(t, p, addr).Close()
+	write("debug", 64)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, func() bool {
+		s := p.stderr.String()
+		return strings.Contains(s, `msg="log level changed" from=info to=debug`) &&
+			strings.Contains(s, "restart midge to apply it\" key=max_inflight_messages")
+	})
+	// Debug lines now appear.
+	dialMidge(t, p, addr).Close()
+	waitFor(t, func() bool { return strings.Contains(p.stderr.String(), "level=DEBUG") })
+}

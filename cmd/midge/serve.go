@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -197,14 +199,34 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		printErr(stderr, err)
 		return exitError
 	}
-	logger, err := newLogger(stderr, c.LogLevel, c.LogFormat)
+	logger, level, err := newLogger(stderr, c.LogLevel, c.LogFormat)
 	if err != nil {
 		printErr(stderr, err)
 		return exitError
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := runBroker(ctx, c, logger); err != nil {
+	// On SIGHUP the configuration is read again: what can change while the
+	// broker runs changes, the rest is reported as needing a restart.
+	reconfigure := func(logger *slog.Logger) {
+		if f.config == "" {
+			return
+		}
+		nc, err := f.loadConfig()
+		if err != nil {
+			logger.Error("configuration not reloaded", "err", err)
+			return
+		}
+		if nc.LogLevel != c.LogLevel {
+			setLevel(level, nc.LogLevel)
+			logger.Info("log level changed", "from", c.LogLevel, "to", nc.LogLevel)
+			c.LogLevel = nc.LogLevel
+		}
+		for _, key := range changedKeys(c, nc) {
+			logger.Warn("configuration key changed in the file; restart midge to apply it", "key", key)
+		}
+	}
+	if err := runBroker(ctx, c, logger, reconfigure); err != nil {
 		printErr(stderr, err)
 		return exitError
 	}
@@ -213,7 +235,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 
 // runBroker takes the data directory, starts the broker on the listeners of
 // c, and shuts it down when ctx is done or a listener fails.
-func runBroker(ctx context.Context, c *config.Config, logger *slog.Logger) error {
+func runBroker(ctx context.Context, c *config.Config, logger *slog.Logger, reconfigure func(*slog.Logger)) error {
 	if err := os.MkdirAll(c.DataDir, 0o750); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
@@ -259,6 +281,7 @@ func runBroker(ctx context.Context, c *config.Config, logger *slog.Logger) error
 	}()
 	go func() {
 		for range hup {
+			reconfigure(logger)
 			reloadAuth()
 			reloadCerts(listeners, c.Listeners, logger)
 		}
@@ -344,4 +367,22 @@ func shutdown(srv *broker.Server) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// changedKeys returns the keys whose values differ between a and b, other
+// than those SIGHUP applies while the broker runs (log_level; the contents
+// of the password, ACL and certificate files are re-read on their own).
+func changedKeys(a, b *config.Config) []string {
+	va, vb := reflect.ValueOf(*a), reflect.ValueOf(*b)
+	var keys []string
+	for i := range va.NumField() {
+		key, _, _ := strings.Cut(va.Type().Field(i).Tag.Get("toml"), ",")
+		if key == "log_level" {
+			continue
+		}
+		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
+			keys = append(keys, key)
+		}
+	}
+	return keys
 }
