@@ -5,14 +5,16 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all test deps build fuzz bench lint
+.PHONY: all test deps build dist fuzz bench lint
 
 all: build
 
-## test: install what the tests need, then run every test with the race detector.
+## test: install what the tests need, run every test with the race detector, cross-compile the releases.
 test: deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 30m ./...
+	@# Every release platform must build (cross-compilation only; nothing foreign runs).
+	d=$$(mktemp -d) && $(MAKE) dist DISTDIR=$$d VERSION=test && rm -rf $$d
 
 ## deps: install Debian's mosquitto and its clients, the reference peer of the interop tests.
 deps:
@@ -26,6 +28,18 @@ deps:
 ## build: a static midge binary in bin/.
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/midge ./cmd/midge
+
+## dist: static release binaries for every supported platform, in DISTDIR.
+DISTDIR   ?= bin/dist
+PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64
+dist:
+	@mkdir -p $(DISTDIR)
+	@for p in $(PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; ext=; [ $$os = windows ] && ext=.exe; \
+		echo "building $(DISTDIR)/midge-$$os-$$arch$$ext"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' \
+			-o $(DISTDIR)/midge-$$os-$$arch$$ext ./cmd/midge || exit 1; \
+	done
 
 ## fuzz: run every fuzz target for FUZZTIME each, one target per go test call.
 fuzz:
