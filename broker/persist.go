@@ -397,11 +397,7 @@ func (p *persister) deleteSessionLocked(sess *session, entries []*outbound) {
 func (p *persister) putEntryLocked(sess *session, ob *outbound) {
 	rec := ob.state()
 	rec.Message = nil
-	b, err := json.Marshal(rec)
-	if err != nil {
-		p.log.Error("cannot encode queue entry", "client_id", sess.id, "err", err)
-		return
-	}
+	b := appendEntry(make([]byte, 0, 48+len(rec.Shared)+5*len(rec.Identifiers)), &rec)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !ob.hasRef && ob.msg != nil {

@@ -96,3 +96,86 @@ func decodeMessage(b []byte) (*Message, error) {
 	m.Properties = forwardProperties(&p.Properties)
 	return m, nil
 }
+
+// Queue entries are stored in a binary record too: a format byte, then
+// the fields of OutboundState (without the message, which is stored once,
+// by id) as unsigned varints and, for the shared subscription, a length
+// and bytes. The key holds the sequence number.
+//
+//	format 1 byte (entryRecordV1)
+//	flags  1 byte: bit 0 retain, bit 1 released
+//	qos, packet id, message node, message seq, expiry (Unix ns, 0 none),
+//	number of identifiers, each identifier: uvarints
+//	shared: uvarint length, then the bytes
+const entryRecordV1 = 1
+
+var errBadEntry = errors.New("malformed queue entry")
+
+// appendEntry appends the record of rec (its Message is not stored).
+func appendEntry(dst []byte, rec *OutboundState) []byte {
+	var flags byte
+	if rec.Retain {
+		flags |= 1
+	}
+	if rec.Released {
+		flags |= 2
+	}
+	dst = append(dst, entryRecordV1, flags)
+	for _, v := range []uint64{uint64(rec.QoS), uint64(rec.PacketID), uint64(rec.MessageID.Node), rec.MessageID.Seq,
+		uint64(rec.Expiry), uint64(len(rec.Identifiers))} {
+		dst = binary.AppendUvarint(dst, v)
+	}
+	for _, id := range rec.Identifiers {
+		dst = binary.AppendUvarint(dst, uint64(id))
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(rec.Shared)))
+	return append(dst, rec.Shared...)
+}
+
+// decodeEntry decodes a record made by appendEntry, or the JSON of an
+// earlier version.
+func decodeEntry(b []byte, rec *OutboundState) error {
+	if len(b) > 0 && b[0] == '{' {
+		return json.Unmarshal(b, rec)
+	}
+	if len(b) < 2 || b[0] != entryRecordV1 {
+		return errBadEntry
+	}
+	*rec = OutboundState{Retain: b[1]&1 != 0, Released: b[1]&2 != 0}
+	b = b[2:]
+	next := func() (uint64, bool) {
+		v, n := binary.Uvarint(b)
+		if n <= 0 {
+			return 0, false
+		}
+		b = b[n:]
+		return v, true
+	}
+	var vals [6]uint64
+	for i := range vals {
+		v, ok := next()
+		if !ok {
+			return errBadEntry
+		}
+		vals[i] = v
+	}
+	if vals[0] > 2 || vals[1] > 0xffff || vals[2] > 0xffffffff || vals[5] > 1<<16 {
+		return errBadEntry
+	}
+	rec.QoS, rec.PacketID = byte(vals[0]), uint16(vals[1])
+	rec.MessageID = MsgID{Node: uint32(vals[2]), Seq: vals[3]}
+	rec.Expiry = int64(vals[4])
+	for range vals[5] {
+		id, ok := next()
+		if !ok || id > 0xffffffff {
+			return errBadEntry
+		}
+		rec.Identifiers = append(rec.Identifiers, uint32(id))
+	}
+	n, ok := next()
+	if !ok || n != uint64(len(b)) {
+		return errBadEntry
+	}
+	rec.Shared = string(b)
+	return nil
+}

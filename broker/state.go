@@ -179,7 +179,7 @@ func (s *Server) load() error {
 			return nil
 		}
 		var rec OutboundState
-		if err := json.Unmarshal(b, &rec); err != nil {
+		if err := decodeEntry(b, &rec); err != nil {
 			return fmt.Errorf("queue entry %d of %q: %w", seq, id, err)
 		}
 		ob := &outbound{qos: rec.QoS, retain: rec.Retain, ids: rec.Identifiers, packetID: rec.PacketID,
