@@ -349,8 +349,7 @@ func messageKey(id MsgID) string {
 // putSessionLocked writes the record of a persistent session: its subscriptions
 // and the QoS 2 packet ids it has received. The caller holds sess.mu.
 func (p *persister) putSessionLocked(sess *session) {
-	rec := SessionState{ClientID: sess.id, Will: sess.will, ExpiryInterval: sess.expiry,
-		IncomingQoS2: make([]uint16, 0, len(sess.qos2In))}
+	rec := SessionState{ClientID: sess.id, Will: sess.will, ExpiryInterval: sess.expiry}
 	if !sess.expiresAt.IsZero() {
 		rec.ExpiresAt = sess.expiresAt.Unix()
 	}
@@ -359,9 +358,6 @@ func (p *persister) putSessionLocked(sess *session) {
 	}
 	for _, sub := range sess.subs {
 		rec.Subscriptions = append(rec.Subscriptions, sub)
-	}
-	for id := range sess.qos2In {
-		rec.IncomingQoS2 = append(rec.IncomingQoS2, id)
 	}
 	b, err := json.Marshal(rec)
 	if err != nil {
@@ -381,6 +377,7 @@ func (p *persister) deleteSessionLocked(sess *session, entries []*outbound) {
 	p.mu.Lock()
 	p.batch.Delete(store.Sessions, sess.id)
 	p.batch.DeletePrefix(store.Queues, queuePrefix(sess.id))
+	p.batch.DeletePrefix(store.Incoming, queuePrefix(sess.id))
 	for _, ob := range entries {
 		ob.stored = false
 		if ob.hasRef {
@@ -388,6 +385,28 @@ func (p *persister) deleteSessionLocked(sess *session, entries []*outbound) {
 			p.unrefLocked(ob.msgID)
 		}
 	}
+	p.appendedLocked()
+	p.mu.Unlock()
+}
+
+// incomingKey keys a received QoS 2 packet id of a session.
+func incomingKey(clientID string, id uint16) string {
+	return queuePrefix(clientID) + string([]byte{byte(id >> 8), byte(id)})
+}
+
+// putIncomingLocked records that the session's client sent the QoS 2
+// packet id; deleteIncomingLocked that it released it. Each is one small
+// write rather than the whole session record. The caller holds sess.mu.
+func (p *persister) putIncomingLocked(sess *session, id uint16) {
+	p.mu.Lock()
+	p.batch.Set(store.Incoming, incomingKey(sess.id, id), nil)
+	p.appendedLocked()
+	p.mu.Unlock()
+}
+
+func (p *persister) deleteIncomingLocked(sess *session, id uint16) {
+	p.mu.Lock()
+	p.batch.Delete(store.Incoming, incomingKey(sess.id, id))
 	p.appendedLocked()
 	p.mu.Unlock()
 }

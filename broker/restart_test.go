@@ -327,3 +327,38 @@ func TestRouterPublishGivesIDs(t *testing.T) {
 		c.Send(&packet.Ack{Kind: packet.TypePuback, PacketID: p.PacketID})
 	}
 }
+
+// TestOldQoS2RecordMigrates: a session record of an earlier version that
+// holds received QoS 2 packet ids loads, and the ids move to their own
+// records, so that a later release is not undone by the old record.
+func TestOldQoS2RecordMigrates(t *testing.T) {
+	st := memory.New()
+	var b store.Batch
+	b.Set(store.Sessions, "old", []byte(`{"client_id":"old","incoming_qos2":[9],"expiry_interval":4294967295}`))
+	if err := st.Apply(&b, true); err != nil {
+		t.Fatal(err)
+	}
+	srv := testbroker.Start(t, broker.Options{Store: st})
+	if n := count(t, st, store.Incoming); n != 1 {
+		t.Fatalf("%d incoming records, want 1", n)
+	}
+	testbroker.Eventually(t, 2*time.Second, func() error {
+		if rec, _ := st.Get(store.Sessions, "old"); strings.Contains(string(rec), "incoming_qos2") {
+			return fmt.Errorf("session record still holds the ids: %s", rec)
+		}
+		return nil
+	})
+	// The id is known: a re-sent PUBLISH is not delivered again; PUBREL
+	// releases it.
+	c, _ := mqtttest.Connect(t, srv.Addr, packet.V311, &packet.Connect{ClientID: "old"})
+	c.Send(&packet.Publish{Topic: "x", QoS: 2, PacketID: 9, Dup: true, Payload: []byte("again")})
+	c.Expect(packet.TypePubrec)
+	c.Send(&packet.Ack{Kind: packet.TypePubrel, PacketID: 9})
+	c.Expect(packet.TypePubcomp)
+	testbroker.Eventually(t, 2*time.Second, func() error {
+		if n := count(t, st, store.Incoming); n != 0 {
+			return fmt.Errorf("%d incoming records after PUBREL", n)
+		}
+		return nil
+	})
+}

@@ -351,7 +351,7 @@ func (s *session) receiveQoS2(id uint16) bool {
 	}
 	s.qos2In[id] = struct{}{}
 	if s.persistent {
-		s.srv.persist.putSessionLocked(s)
+		s.srv.persist.putIncomingLocked(s, id)
 	}
 	return true
 }
@@ -364,7 +364,7 @@ func (s *session) release(id uint16) bool {
 	_, ok := s.qos2In[id]
 	delete(s.qos2In, id)
 	if ok && s.persistent {
-		s.srv.persist.putSessionLocked(s)
+		s.srv.persist.deleteIncomingLocked(s, id)
 	}
 	return ok
 }
@@ -520,6 +520,9 @@ func (s *session) setPersistentLocked(persistent bool) {
 	}
 	s.persistent = true
 	s.srv.persist.putSessionLocked(s)
+	for id := range s.qos2In {
+		s.srv.persist.putIncomingLocked(s, id)
+	}
 	for _, ob := range s.inflight {
 		s.srv.persist.putEntryLocked(s, ob)
 	}

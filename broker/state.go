@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/midgemq/midge/store"
@@ -25,7 +26,8 @@ type SessionState struct {
 	Queue        []OutboundState `json:"queue,omitempty"`
 	LastPacketID uint16          `json:"last_packet_id,omitempty"`
 	// IncomingQoS2 are the packet ids of QoS 2 messages received from the
-	// client and not yet released.
+	// client and not yet released. The store keeps them apart (bucket
+	// Incoming); records of earlier versions have them here.
 	IncomingQoS2 []uint16 `json:"incoming_qos2,omitempty"`
 	// Will is the will of the connection that held the session, if it has
 	// one and has not ended.
@@ -151,7 +153,13 @@ func (s *Server) load() error {
 			}
 		}
 		for _, pid := range st.IncomingQoS2 {
+			// A record of an earlier version: the ids move to their own
+			// bucket.
 			sess.qos2In[pid] = struct{}{}
+			fix.Set(store.Incoming, incomingKey(id, pid), nil)
+		}
+		if len(st.IncomingQoS2) > 0 {
+			touched = append(touched, sess) // rewritten without them
 		}
 		sess.will = st.Will
 		if st.WillAt != 0 {
@@ -162,6 +170,19 @@ func (s *Server) load() error {
 	})
 	if err != nil {
 		return fmt.Errorf("broker: load sessions: %w", err)
+	}
+
+	err = s.opts.Store.Scan(store.Incoming, "", func(key string, _ []byte) error {
+		id, rest, ok := strings.Cut(key, "\x00")
+		if sess := s.sessions[id]; ok && sess != nil && len(rest) == 2 {
+			sess.qos2In[uint16(rest[0])<<8|uint16(rest[1])] = struct{}{}
+		} else {
+			fix.Delete(store.Incoming, key)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("broker: load QoS 2 packet ids: %w", err)
 	}
 
 	var orphans []string

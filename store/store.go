@@ -28,6 +28,9 @@ const (
 	Messages Bucket = 'm'
 	// Retained holds one retained message per topic name.
 	Retained Bucket = 'r'
+	// Incoming holds the packet ids of QoS 2 messages that persistent
+	// sessions' clients sent and have not released, by client id and id.
+	Incoming Bucket = 'i'
 	// Meta holds the store's own records, such as its format version.
 	Meta Bucket = 'x'
 )
@@ -43,6 +46,8 @@ func (b Bucket) String() string {
 		return "messages"
 	case Retained:
 		return "retained"
+	case Incoming:
+		return "incoming"
 	case Meta:
 		return "meta"
 	}
