@@ -380,3 +380,69 @@ func TestPublishClientRules(t *testing.T) {
 		})
 	}
 }
+
+// TestCleanStartDiscards: Clean Start 1 discards the existing session — its
+// subscriptions and queued messages — and starts a new one [MQTT-3.1.2-4]
+// [MQTT-3.1.4-4].
+func TestCleanStartDiscards(t *testing.T) {
+	b := testbroker.Start(t, broker.Options{})
+	c, _ := mqtttest.Connect(t, b.Addr, packet.V5, v5Connect("cs", false, 3600))
+	c.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "cs/t", QoS: 1}}})
+	c.Expect(packet.TypeSuback)
+	c.Send(&packet.Disconnect{})
+	c.ExpectClosed(2 * time.Second)
+	pub, _ := mqtttest.Connect(t, b.Addr, packet.V5, v5Connect("pub", true, 0))
+	pub.Send(&packet.Publish{Topic: "cs/t", QoS: 1, PacketID: 1, Payload: []byte("queued")})
+	pub.Expect(packet.TypePuback)
+
+	c, ack := mqtttest.Connect(t, b.Addr, packet.V5, v5Connect("cs", true, 3600))
+	if ack.SessionPresent {
+		t.Fatal("Session Present with Clean Start")
+	}
+	c.ExpectNothing(200 * time.Millisecond) // the queued message went with the old session
+	pub.Send(&packet.Publish{Topic: "cs/t", QoS: 1, PacketID: 2, Payload: []byte("live")})
+	pub.Expect(packet.TypePuback)
+	c.ExpectNothing(200 * time.Millisecond) // and so did the subscription
+	if cs, _ := b.Client("cs"); len(cs.Subscriptions) != 0 || cs.Queued != 0 {
+		t.Fatalf("new session holds %+v", cs)
+	}
+}
+
+// TestRetainZeroLeavesRetained: a PUBLISH with RETAIN 0 neither stores,
+// replaces nor removes the retained message of its topic [MQTT-3.3.1-8].
+func TestRetainZeroLeavesRetained(t *testing.T) {
+	b := testbroker.Start(t, broker.Options{})
+	pub, _ := mqtttest.Connect(t, b.Addr, packet.V5, v5Connect("pub", true, 0))
+	pub.Send(&packet.Publish{Topic: "r0/t", QoS: 1, PacketID: 1, Retain: true, Payload: []byte("kept")})
+	pub.Expect(packet.TypePuback)
+	pub.Send(&packet.Publish{Topic: "r0/t", QoS: 1, PacketID: 2, Payload: []byte("not kept")})
+	pub.Expect(packet.TypePuback)
+	pub.Send(&packet.Publish{Topic: "r0/t", QoS: 1, PacketID: 3}) // empty, RETAIN 0: removes nothing
+	pub.Expect(packet.TypePuback)
+	pub.Send(&packet.Publish{Topic: "r0/other", QoS: 1, PacketID: 4, Payload: []byte("x")})
+	pub.Expect(packet.TypePuback)
+	got := b.RetainedMessages("r0/#", 0)
+	if len(got) != 1 || string(got[0].Payload) != "kept" {
+		t.Fatalf("retained %+v, want only r0/t = kept", got)
+	}
+}
+
+// TestAssignedClientIdentifier: a 5.0 client with an empty client id gets a
+// new one in CONNACK [MQTT-3.2.2-16], and the session goes by it
+// [MQTT-3.1.3-7].
+func TestAssignedClientIdentifier(t *testing.T) {
+	b := testbroker.Start(t, broker.Options{})
+	seen := map[string]bool{}
+	for range 3 {
+		c, ack := mqtttest.Connect(t, b.Addr, packet.V5, &packet.Connect{CleanStart: true})
+		id := ack.Properties.AssignedClientIdentifier
+		if id == "" || seen[id] {
+			t.Fatalf("assigned client identifier %q (seen before: %v)", id, seen[id])
+		}
+		seen[id] = true
+		if _, ok := b.Client(id); !ok {
+			t.Fatalf("no session under the assigned id %q", id)
+		}
+		c.Close()
+	}
+}
