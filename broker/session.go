@@ -507,6 +507,14 @@ func (s *session) setExpiry(interval uint32) bool {
 	return true
 }
 
+// outboundLocked returns the session's inflight and queued messages in one
+// new slice, leaving both untouched.
+func (s *session) outboundLocked() []*outbound {
+	all := make([]*outbound, 0, len(s.inflight)+s.queueLenLocked())
+	all = append(all, s.inflight...)
+	return append(all, s.queue[s.qhead:]...)
+}
+
 // setPersistentLocked changes whether the session outlives its connection,
 // writing it to the store or removing it from there.
 func (s *session) setPersistentLocked(persistent bool) {
@@ -514,7 +522,7 @@ func (s *session) setPersistentLocked(persistent bool) {
 		return
 	}
 	if !persistent {
-		s.srv.persist.deleteSessionLocked(s, append(s.inflight, s.queue[s.qhead:]...))
+		s.srv.persist.deleteSessionLocked(s, s.outboundLocked())
 		s.persistent = false
 		return
 	}
@@ -546,7 +554,7 @@ func (s *session) discard() {
 		msg    *Message
 	}
 	var handOvers []handOver
-	for _, ob := range append(s.inflight[:len(s.inflight):len(s.inflight)], s.queue[s.qhead:]...) {
+	for _, ob := range s.outboundLocked() {
 		if ob.shared == "" || ob.released || (ob.qos == 2 && ob.packetID != 0) {
 			// A QoS 2 message sent to this member may have been received:
 			// another member must not get it too (exactly once).
@@ -563,7 +571,7 @@ func (s *session) discard() {
 		handOvers = append(handOvers, handOver{ob.shared, m})
 	}
 	if s.persistent {
-		s.srv.persist.deleteSessionLocked(s, append(s.inflight, s.queue[s.qhead:]...))
+		s.srv.persist.deleteSessionLocked(s, s.outboundLocked())
 	}
 	s.inflight = nil
 	s.queue = nil

@@ -19,6 +19,11 @@ import (
 // PROXY protocol header.
 const proxyHeaderTimeout = 5 * time.Second
 
+// maxPendingHeaders bounds the connections whose PROXY header is still
+// being read; more are closed at once, so a flood of silent connections
+// costs at most this many goroutines.
+const maxPendingHeaders = 1024
+
 // proxyV2Signature starts a PROXY protocol version 2 header.
 var proxyV2Signature = []byte("\r\n\r\n\x00\r\nQUIT\n")
 
@@ -32,12 +37,13 @@ var ErrProxyHeader = errors.New("listener: invalid PROXY protocol header")
 // connection without a valid header within 5 seconds is closed. Headers
 // are read off the accepting goroutine, so a slow client holds up no one.
 type Proxy struct {
-	inner net.Listener
-	log   *slog.Logger
-	ready chan net.Conn
-	done  chan struct{}
-	once  sync.Once
-	wg    sync.WaitGroup
+	inner   net.Listener
+	log     *slog.Logger
+	ready   chan net.Conn
+	pending chan struct{} // one token per header being read
+	done    chan struct{}
+	once    sync.Once
+	wg      sync.WaitGroup
 }
 
 // NewProxy returns a Proxy reading PROXY protocol headers on the
@@ -46,7 +52,8 @@ func NewProxy(inner net.Listener, log *slog.Logger) *Proxy {
 	if log == nil {
 		log = slog.Default()
 	}
-	p := &Proxy{inner: inner, log: log, ready: make(chan net.Conn, 128), done: make(chan struct{})}
+	p := &Proxy{inner: inner, log: log, ready: make(chan net.Conn, 128),
+		pending: make(chan struct{}, maxPendingHeaders), done: make(chan struct{})}
 	p.wg.Add(1)
 	go p.acceptLoop()
 	return p
@@ -70,10 +77,18 @@ func (p *Proxy) acceptLoop() {
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
+		select {
+		case p.pending <- struct{}{}:
+		default:
+			p.log.Warn("too many connections still sending their PROXY header; closed", "remote", c.RemoteAddr().String())
+			c.Close()
+			continue
+		}
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
 			pc, err := readProxyHeader(c)
+			<-p.pending
 			if err != nil {
 				p.log.Info("connection without a valid PROXY header closed", "remote", c.RemoteAddr().String(), "err", err)
 				c.Close()
