@@ -114,3 +114,66 @@ func TestSCRAM(t *testing.T) {
 		}
 	}
 }
+
+// TestSCRAMReauthentication re-authenticates a SCRAM-SHA-512 client after
+// CONNACK with AUTH 0x19 [MQTT-4.12.1-1]: it passes while the password
+// stands, and once the password file has changed, the old password fails
+// and the broker ends the connection with DISCONNECT 0x87
+// [MQTT-4.12.1-2].
+func TestSCRAMReauthentication(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "passwd")
+	if err := auth.SetPassword(file, "alice", "wonder", 4096); err != nil {
+		t.Fatal(err)
+	}
+	pf, err := auth.LoadPasswordFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := testbroker.Start(t, broker.Options{Authenticator: pf, EnhancedAuth: []broker.EnhancedAuthenticator{pf.SCRAM()}})
+	// exchange runs SCRAM from first (CONNECT or AUTH 0x19) to the server's
+	// final answer, which it returns.
+	exchange := func(c *mqtttest.Conn, first packet.Packet, sc *scramClient) packet.Packet {
+		c.Send(first)
+		a := c.Expect(packet.TypeAuth).(*packet.Auth)
+		final, _ := sc.clientFinal(t, string(a.Properties.AuthenticationData))
+		reply := &packet.Auth{ReasonCode: packet.ContinueAuthentication}
+		reply.Properties.AuthenticationMethod, reply.Properties.AuthenticationData = auth.SCRAMMethod, []byte(final)
+		c.Send(reply)
+		p, err := c.Read(5 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	reauth := func(sc *scramClient) *packet.Auth {
+		a := &packet.Auth{ReasonCode: packet.ReAuthenticate}
+		a.Properties.AuthenticationMethod, a.Properties.AuthenticationData = auth.SCRAMMethod, []byte(sc.clientFirst())
+		return a
+	}
+
+	c := mqtttest.Dial(t, b.Addr, packet.V5)
+	sc := &scramClient{user: "alice", password: "wonder", nonce: "rOprNGfwEbeRWgbNEkqO"}
+	con := &packet.Connect{Version: packet.V5, ClientID: "scram-reauth", CleanStart: true}
+	con.Properties.AuthenticationMethod = auth.SCRAMMethod
+	con.Properties.AuthenticationData = []byte(sc.clientFirst())
+	if ack, ok := exchange(c, con, sc).(*packet.Connack); !ok || ack.ReasonCode != packet.Success {
+		t.Fatalf("login: %+v", ack)
+	}
+	sc = &scramClient{user: "alice", password: "wonder", nonce: "second-nonce-1234"}
+	if a, ok := exchange(c, reauth(sc), sc).(*packet.Auth); !ok || a.ReasonCode != packet.Success {
+		t.Fatalf("re-authentication: %+v, want AUTH Success", a)
+	}
+
+	if err := auth.SetPassword(file, "alice", "changed", 4096); err != nil {
+		t.Fatal(err)
+	}
+	if err := pf.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	sc = &scramClient{user: "alice", password: "wonder", nonce: "third-nonce-5678"}
+	d, ok := exchange(c, reauth(sc), sc).(*packet.Disconnect)
+	if !ok || d.ReasonCode != packet.NotAuthorized {
+		t.Fatalf("re-authentication with the old password: %+v, want DISCONNECT NotAuthorized", d)
+	}
+	c.ExpectClosed(2 * time.Second)
+}

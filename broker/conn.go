@@ -63,6 +63,11 @@ type conn struct {
 	pub     packet.Publish
 	// gracefulExit is set when the client sent DISCONNECT (no will).
 	gracefulExit bool
+	// authMethod is the enhanced authentication method the client logged
+	// in with (5.0), "" for none; reauth is a re-authentication in
+	// progress, nil for none.
+	authMethod string
+	reauth     *reauthentication
 
 	// attached is set once the connection holds its session; from then on
 	// version, info and sess may be read by other goroutines.
@@ -206,7 +211,7 @@ func (c *conn) handle(h packet.FixedHeader, body []byte) error {
 		if c.version < packet.V5 {
 			return &packet.ReasonError{Code: packet.MalformedPacket, Msg: "AUTH before MQTT 5.0"}
 		}
-		return &packet.ReasonError{Code: packet.ProtocolError, Msg: "AUTH without an authentication method"}
+		return c.handleAuth(h, body)
 	default:
 		return &packet.ReasonError{Code: packet.ProtocolError, Msg: "unexpected " + h.Type.String() + " from a client"}
 	}
@@ -236,6 +241,7 @@ func (c *conn) finish(err error) {
 			c.sendLast(&packet.Disconnect{ReasonCode: packet.KeepAliveTimeout})
 		}
 	}
+	c.endReauth()
 	c.wmu.Lock()
 	c.closed = true
 	if c.closeBy.IsZero() {

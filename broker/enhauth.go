@@ -69,6 +69,7 @@ func (c *conn) enhancedAuth(p *packet.Connect, connack *packet.Connack) error {
 			return c.refuse(code, "enhanced authentication failed") // [MQTT-4.12.0-4]
 		}
 		if done {
+			c.authMethod = method
 			connack.Properties.AuthenticationMethod = method
 			connack.Properties.AuthenticationData = answer
 			c.srv.guard.succeeded(c.info.Remote)
@@ -95,5 +96,87 @@ func (c *conn) enhancedAuth(p *packet.Connect, connack *packet.Connack) error {
 			return c.refuse(packet.ProtocolError, errAuthExchange.Error())
 		}
 		data = in.Properties.AuthenticationData
+	}
+}
+
+// reauthentication is a re-authentication in progress (section 4.12.1).
+type reauthentication struct {
+	ex     AuthExchange
+	info   ClientInfo // the copy the exchange works on
+	cancel context.CancelFunc
+}
+
+// handleAuth handles an AUTH packet after CONNACK: a 5.0 client that logged
+// in with an enhanced authentication method may authenticate again with
+// the same method at any time, while its other packets flow on
+// [MQTT-4.12.1-1]. A failed re-authentication ends the connection with a
+// DISCONNECT that says why [MQTT-4.12.1-2]; the identity it proves must be
+// the one the connection has.
+func (c *conn) handleAuth(h packet.FixedHeader, body []byte) error {
+	var p packet.Auth
+	if err := p.Decode(h, body, c.version); err != nil {
+		return err
+	}
+	if c.authMethod == "" {
+		// [MQTT-4.12.0-7] A client that gave no method sends no AUTH.
+		return &packet.ReasonError{Code: packet.ProtocolError, Msg: "AUTH without an authentication method"}
+	}
+	if p.Properties.AuthenticationMethod != c.authMethod {
+		return &packet.ReasonError{Code: packet.ProtocolError, Msg: "re-authentication with another method"}
+	}
+	switch {
+	case p.ReasonCode == packet.ReAuthenticate && c.reauth == nil:
+		var ea EnhancedAuthenticator
+		for _, a := range c.srv.opts.EnhancedAuth {
+			if a.Method() == c.authMethod {
+				ea = a
+				break
+			}
+		}
+		if ea == nil {
+			// The method was removed since the client logged in.
+			return &packet.ReasonError{Code: packet.BadAuthenticationMethod, Msg: "authentication method no longer supported"}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), c.srv.opts.ConnectTimeout)
+		r := &reauthentication{info: c.info, cancel: cancel}
+		r.ex = ea.Begin(ctx, &r.info)
+		c.reauth = r
+	case p.ReasonCode == packet.ContinueAuthentication && c.reauth != nil:
+	default:
+		return &packet.ReasonError{Code: packet.ProtocolError, Msg: "AUTH " + p.ReasonCode.String() + " out of turn"}
+	}
+	answer, done, err := c.reauth.ex.Step(p.Properties.AuthenticationData)
+	if err == nil && done && c.reauth.info.Username != c.info.Username {
+		err = &packet.ReasonError{Code: packet.NotAuthorized, Msg: "re-authenticated as another user"}
+	}
+	if err != nil {
+		c.endReauth()
+		code := packet.NotAuthorized
+		var re *packet.ReasonError
+		if errors.As(err, &re) && re.Code.IsError() {
+			code = re.Code
+		}
+		if c.srv.guard.failed(c.info.Remote, time.Now()) {
+			c.log.Warn("address banned after repeated authentication failures", "ban", c.srv.opts.AuthBanTime)
+		}
+		return &packet.ReasonError{Code: code, Msg: "re-authentication failed"}
+	}
+	reply := &packet.Auth{ReasonCode: packet.ContinueAuthentication}
+	if done {
+		c.endReauth()
+		c.srv.guard.succeeded(c.info.Remote)
+		reply.ReasonCode = packet.Success
+		c.log.Info("client re-authenticated", "method", c.authMethod)
+	}
+	reply.Properties.AuthenticationMethod, reply.Properties.AuthenticationData = c.authMethod, answer
+	c.send(reply)
+	return nil
+}
+
+// endReauth ends a re-authentication in progress, if any.
+func (c *conn) endReauth() {
+	if c.reauth != nil {
+		c.reauth.cancel()
+		c.reauth = nil
 	}
 }
