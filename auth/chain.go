@@ -31,6 +31,10 @@ import (
 //     Chain returns it wrapped with the authenticator's position; the
 //     broker answers it with its reason code, or NotAuthorized.
 //
+// An authenticator that refuses leaves no broker.ClientInfo.Grants behind:
+// Chain puts back what c.Grants held before asking it, so only the
+// authenticator that lets the client in chooses its grants.
+//
 // Chain also stops when ctx is done before an authenticator is asked. With
 // no authenticators every client is refused with ErrNoAuthenticator. A nil
 // authenticator is a programming error and makes Chain panic.
@@ -49,6 +53,7 @@ type chain []broker.Authenticator
 // Authenticate asks each authenticator in order, as Chain describes.
 func (ch chain) Authenticate(ctx context.Context, c *broker.ClientInfo, password []byte) error {
 	err := ErrNoAuthenticator
+	grants := c.Grants
 	for i, a := range ch {
 		if cerr := ctx.Err(); cerr != nil {
 			return fmt.Errorf("auth: chain: before authenticator %d: %w", i, cerr)
@@ -57,6 +62,7 @@ func (ch chain) Authenticate(ctx context.Context, c *broker.ClientInfo, password
 		if err == nil {
 			return nil
 		}
+		c.Grants = grants
 		if !isRefusal(err) {
 			return fmt.Errorf("auth: chain: authenticator %d: %w", i, err)
 		}

@@ -117,3 +117,34 @@ func TestChainPasswordFiles(t *testing.T) {
 		t.Fatalf("anonymous allowed by the second: %v", err)
 	}
 }
+
+// grantingStub sets Grants, then returns err.
+type grantingStub struct {
+	grants any
+	err    error
+}
+
+func (s *grantingStub) Authenticate(_ context.Context, c *broker.ClientInfo, _ []byte) error {
+	c.Grants = s.grants
+	return s.err
+}
+
+// TestChainGrants: only the authenticator that lets the client in chooses
+// its grants; one that refuses leaves none behind.
+func TestChainGrants(t *testing.T) {
+	c := &broker.ClientInfo{ClientID: "c1", Username: "alice"}
+	err := Chain(&grantingStub{grants: "refused", err: ErrBadCredentials}, &stub{}).Authenticate(context.Background(), c, nil)
+	if err != nil || c.Grants != nil {
+		t.Fatalf("err %v, grants %v; want nil, nil", err, c.Grants)
+	}
+	err = Chain(&grantingStub{grants: "refused", err: ErrBadCredentials}, &grantingStub{grants: "accepted"}).Authenticate(context.Background(), c, nil)
+	if err != nil || c.Grants != "accepted" {
+		t.Fatalf("err %v, grants %v; want nil, accepted", err, c.Grants)
+	}
+	c.Grants = nil
+	hard := &packet.ReasonError{Code: packet.ServerUnavailable}
+	err = Chain(&grantingStub{grants: "failed", err: hard}).Authenticate(context.Background(), c, nil)
+	if !errors.Is(err, hard) || c.Grants != nil {
+		t.Fatalf("err %v, grants %v; want the hard error, nil", err, c.Grants)
+	}
+}

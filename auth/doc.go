@@ -1,6 +1,7 @@
-// Package auth authenticates and authorizes MQTT clients for the broker
-// from Mosquitto-compatible files: a password file, an ACL file, and a
-// chain that tries several authenticators in turn.
+// Package auth authenticates and authorizes MQTT clients for the broker:
+// from Mosquitto-compatible files (a password file, an ACL file), from JSON
+// Web Tokens given as the password, or by asking an HTTP backend; a chain
+// tries several authenticators in turn.
 //
 // # Passwords
 //
@@ -86,6 +87,39 @@
 // ErrAnonymous do) means "not mine" and passes the client on; any other
 // error stops the chain and refuses the client.
 //
+// # Tokens
+//
+// JWT is a broker.Authenticator that takes a JSON Web Token as the MQTT
+// password, made by NewJWT from a file with an HMAC secret or a PEM file of
+// public keys (RSA, ECDSA, Ed25519). A token is checked only with a key of
+// the kind its "alg" names ("none" never), must carry an "exp" that has
+// not passed, and must name the client in the claim chosen by
+// JWTOptions.UsernameClaim or ClientIDClaim. A password that is not shaped
+// like a token is refused with ErrBadCredentials, so a Chain moves on to,
+// say, the password file; an invalid token is refused with
+// ErrInvalidToken, and the reason is logged.
+//
+// # HTTP backend
+//
+// HTTPHook is a broker.Authenticator that POSTs the client's credentials to
+// a URL as JSON and lets the backend answer allow, deny or ignore. A
+// backend that cannot be reached or answers anything else makes
+// Authenticate fail with ErrHookUnavailable (ServerUnavailable), which
+// stops a Chain.
+//
+// # Grants
+//
+// A token's "publish" and "subscribe" claims, or the "grants" of the
+// backend's answer, are topic filters that the client may use. The
+// authenticator stores them as a *Grants in broker.ClientInfo.Grants, and
+// the Authorizer that WithGrants returns decides from them for that
+// client, with the same matching as the ACL (match for a publish, covers
+// for a subscription, %u and %c), and asks the Authorizer it wraps for the
+// clients without grants:
+//
+//	{"sub": "alice", "exp": 1798003600,
+//	 "publish": ["devices/%u/telemetry"], "subscribe": ["devices/%u/cmd/#"]}
+//
 // # Caveats
 //
 //   - Hash schemes other than $6$ and $7$ (argon2id, bcrypt, ...) and
@@ -107,4 +141,13 @@
 //     only. Two processes editing one file at once may lose an edit.
 //   - A reload replaces everything or nothing: a file with one bad line
 //     keeps the old users or rules in force, and the error says which line.
+//   - Grants are fixed when the client connects: a connection outlives the
+//     "exp" of its token, and a key reload or a backend's change of mind
+//     does not revoke what it was granted.
+//   - A JWT's "jti" is not checked and nothing is revoked before "exp":
+//     keep tokens short-lived.
+//   - Refusals and backend failures both count as authentication
+//     failures for the broker's ban on an address (Options.AuthFailureLimit),
+//     so a backend outage can get well-behaved clients that retry banned
+//     for a while.
 package auth

@@ -92,3 +92,43 @@ var (
 	errSalt          = errors.New("salt is not non-empty base64")
 	errKey           = fmt.Errorf("hash is not %d bytes of base64", keyLen)
 )
+
+// ErrInvalidToken is returned by JWT.Authenticate when the password is a
+// JSON Web Token that is not valid for the client: a bad signature, an
+// algorithm the keys do not accept, an expired token, a missing or wrong
+// claim. It wraps a *packet.ReasonError with the code
+// BadUserNameOrPassword, so a Chain asks the next authenticator. The reason
+// is logged, not returned.
+var ErrInvalidToken error = &refusal{
+	msg:    "auth: invalid token",
+	reason: &packet.ReasonError{Code: packet.BadUserNameOrPassword, Msg: "invalid token"},
+}
+
+// errNoKeyForAlg is returned when no loaded key verifies an algorithm.
+var errNoKeyForAlg = errors.New("no key of the kind this algorithm needs")
+
+// ErrHookDenied is returned by HTTPHook.Authenticate when the backend
+// answers {"result": "deny"} or 401. It wraps a *packet.ReasonError with
+// the code BadUserNameOrPassword.
+var ErrHookDenied error = &refusal{
+	msg:    "auth: http hook denied the client",
+	reason: &packet.ReasonError{Code: packet.BadUserNameOrPassword, Msg: "bad user name or password"},
+}
+
+// ErrHookForbidden is returned by HTTPHook.Authenticate when the backend
+// answers 403. It wraps a *packet.ReasonError with the code NotAuthorized.
+var ErrHookForbidden error = &refusal{
+	msg:    "auth: http hook forbade the client",
+	reason: &packet.ReasonError{Code: packet.NotAuthorized, Msg: "not authorized"},
+}
+
+// ErrHookUnavailable is wrapped by the error HTTPHook.Authenticate returns
+// when the check failed: the backend could not be reached in time, or its
+// answer was not one of those HTTPHook lists. It wraps a
+// *packet.ReasonError with the code ServerUnavailable, which is not a
+// refusal: a Chain stops, and the client is refused whatever a later
+// authenticator would say.
+var ErrHookUnavailable error = &refusal{
+	msg:    "auth: http hook unavailable",
+	reason: &packet.ReasonError{Code: packet.ServerUnavailable, Msg: "authentication backend unavailable"},
+}

@@ -8,12 +8,20 @@ import (
 )
 
 // ClientInfo describes a connected (or connecting) client to authentication,
-// authorization and observers. It is a copy: changing it changes nothing.
+// authorization and observers. It is a copy: changing it changes nothing,
+// except for Grants during Authenticate.
 type ClientInfo struct {
 	ClientID string
 	Username string
 	Remote   net.Addr
 	Version  packet.Version
+
+	// Grants is set by an Authenticator during Authenticate, to what the
+	// client's credentials say it may do (such as the topics listed in a
+	// token); nil, the default, means nothing. The broker keeps it with the
+	// connection and passes it back to the Authorizer with every request.
+	// It is not shown to observers or logged.
+	Grants any
 }
 
 // Authenticator decides whether a client may connect.

@@ -63,8 +63,9 @@ type Config struct {
 	// password in it. The default is "", no authentication: every client
 	// is let in.
 	PasswordFile string `toml:"password_file"`
-	// AllowAnonymous lets clients without a user name in when a
-	// password_file is set. The default is false.
+	// AllowAnonymous lets clients without a user name in when clients
+	// must authenticate (a password_file, [jwt] or [http_auth] is set).
+	// The default is false.
 	AllowAnonymous bool `toml:"allow_anonymous"`
 	// ACLFile is a file of access rules in Mosquitto's ACL syntax; when
 	// set, what is not allowed by a rule is denied. The default is "", no
@@ -89,6 +90,12 @@ type Config struct {
 	// MaxStoreSize is the disk space the store may take before QoS 1 and 2
 	// messages are refused. The default is 0, no limit.
 	MaxStoreSize Size `toml:"max_store_size"`
+	// JWT lets clients log in with a JSON Web Token as their password,
+	// written as the [jwt] table. It is off unless a key file is set.
+	JWT JWT `toml:"jwt"`
+	// HTTPAuth asks an HTTP backend whether a client may log in, written
+	// as the [http_auth] table. It is off unless its URL is set.
+	HTTPAuth HTTPAuth `toml:"http_auth"`
 	// Listeners are the sockets that accept clients, written as [[listener]]
 	// tables. The default is one TCP listener named "mqtt" on ":1883"; a file
 	// that has any [[listener]] replaces that list.
@@ -141,6 +148,83 @@ type Listener struct {
 	ProxyProtocol bool `toml:"proxy_protocol"`
 }
 
+// JWT is the [jwt] table: JSON Web Tokens (RFC 7519) as MQTT passwords. A
+// token is accepted when its signature verifies, it has not expired, and
+// its claims name the client; its "publish" and "subscribe" claims, when
+// present, are the client's topics instead of the ACL's.
+type JWT struct {
+	// SecretFile holds the shared secret of HMAC-signed tokens (HS256,
+	// HS384, HS512), at least 32 bytes; trailing white space is not part of
+	// it. The default is "", no secret. Reloaded on SIGHUP.
+	SecretFile string `toml:"secret_file"`
+
+	// PublicKeyFile is a PEM file of the public keys (or certificates)
+	// that sign tokens: RSA (RS256..., PS256...), ECDSA (ES256, ES384,
+	// ES512) or Ed25519 (EdDSA); several keys allow rotation. The default
+	// is "", no key; it excludes SecretFile. Reloaded on SIGHUP.
+	PublicKeyFile string `toml:"public_key_file"`
+
+	// Algorithms are the signature algorithms accepted; empty, the
+	// default, means every one the key can verify. "none" is never
+	// accepted.
+	Algorithms []string `toml:"algorithms"`
+
+	// Issuer, when not "", must be the token's "iss" claim. The default is
+	// "".
+	Issuer string `toml:"issuer"`
+
+	// Audience, when not "", must be the token's "aud" claim or one of its
+	// values. The default is "".
+	Audience string `toml:"audience"`
+
+	// UsernameClaim names the claim that must equal the MQTT user name.
+	// The default is "sub"; "" does not check the user name.
+	UsernameClaim string `toml:"username_claim"`
+
+	// ClientIDClaim names the claim that must equal the MQTT client id. The
+	// default is "", not checked; at least one of UsernameClaim and
+	// ClientIDClaim must be set.
+	ClientIDClaim string `toml:"client_id_claim"`
+
+	// Leeway is how far the issuer's clock may be from the broker's when
+	// "exp", "nbf" and "iat" are checked. The default is 30s; the bounds
+	// are 0s and 10m.
+	Leeway Duration `toml:"leeway"`
+}
+
+// Enabled reports whether tokens are accepted: a key file is set.
+func (j *JWT) Enabled() bool { return j.SecretFile != "" || j.PublicKeyFile != "" }
+
+// HTTPAuth is the [http_auth] table: an HTTP backend that decides who may
+// log in.
+type HTTPAuth struct {
+	// URL receives a POST with the client's id, user name, password,
+	// address and protocol version as JSON, for each CONNECT. The default
+	// is "", no backend.
+	URL string `toml:"url"`
+
+	// CAFile is a PEM file of the CAs that sign an https backend's
+	// certificate. The default is "", the system's roots. Reloaded on
+	// SIGHUP.
+	CAFile string `toml:"ca_file"`
+
+	// Timeout bounds one check, waiting for a free request slot included;
+	// no answer in time refuses the client (server unavailable). The
+	// default is 5s; it must be positive.
+	Timeout Duration `toml:"timeout"`
+
+	// MaxConcurrent bounds the requests in flight at once. The default is
+	// 16; it must be positive.
+	MaxConcurrent int `toml:"max_concurrent"`
+
+	// CacheTTL is how long an "allow" answer is reused for the same
+	// credentials from the same address. The default is 0s, no cache.
+	CacheTTL Duration `toml:"cache_ttl"`
+}
+
+// Enabled reports whether the backend is asked: its URL is set.
+func (h *HTTPAuth) Enabled() bool { return h.URL != "" }
+
 // defaultAddress is the listening address of each listener type when a
 // [[listener]] table gives none.
 var defaultAddress = map[string]string{"tcp": ":1883", "tls": ":8883", "ws": ":8083", "wss": ":8084"}
@@ -155,6 +239,9 @@ var (
 	storeKinds       = []string{"pebble", "memory"}
 	durabilities     = []string{"batch", "sync", "none"}
 	sharedStrategies = []string{"round_robin", "random"}
+	// jwtAlgorithms are the JWS algorithms [jwt] knows, HMAC first.
+	jwtAlgorithms = []string{"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+		"ES256", "ES384", "ES512", "EdDSA"}
 )
 
 // DefaultListener returns the listener of Defaults, whose fields are also the
@@ -182,6 +269,8 @@ func Defaults() *Config {
 		SharedSubscriptionStrategy: "round_robin",
 		Durability:                 "batch",
 		CommitInterval:             Duration{2 * time.Millisecond},
+		JWT:                        JWT{Algorithms: []string{}, UsernameClaim: "sub", Leeway: Duration{30 * time.Second}},
+		HTTPAuth:                   HTTPAuth{Timeout: Duration{5 * time.Second}, MaxConcurrent: 16},
 		Listeners:                  []Listener{DefaultListener()},
 	}
 }

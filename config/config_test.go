@@ -127,6 +127,33 @@ name = "other"
 			},
 		},
 		{
+			name: "jwt table keeps the defaults of the keys it leaves out",
+			doc:  preamble + "[jwt]\npublic_key_file = \"/etc/midge/jwt.pem\"\nalgorithms = [\"RS256\", \"ES256\"]\naudience = \"midge\"\n",
+			want: func(c *Config) {
+				c.JWT.PublicKeyFile = "/etc/midge/jwt.pem"
+				c.JWT.Algorithms = []string{"RS256", "ES256"}
+				c.JWT.Audience = "midge"
+			},
+		},
+		{
+			name: "jwt bound to the client id only",
+			doc:  preamble + "[jwt]\nsecret_file = \"s\"\nusername_claim = \"\"\nclient_id_claim = \"cid\"\nleeway = \"0s\"\n",
+			want: func(c *Config) {
+				c.JWT.SecretFile = "s"
+				c.JWT.UsernameClaim = ""
+				c.JWT.ClientIDClaim = "cid"
+				c.JWT.Leeway = Duration{}
+			},
+		},
+		{
+			name: "http_auth as a dotted key and a table",
+			doc:  preamble + "http_auth.url = \"https://auth.example/mqtt\"\nhttp_auth.cache_ttl = \"1m\"\n",
+			want: func(c *Config) {
+				c.HTTPAuth.URL = "https://auth.example/mqtt"
+				c.HTTPAuth.CacheTTL = Duration{time.Minute}
+			},
+		},
+		{
 			name: "largest packet size",
 			doc:  preamble + "max_packet_size = 268435460\n",
 			want: func(c *Config) { c.MaxPacketSize = 268435460 },
@@ -212,6 +239,27 @@ func TestParseErrors(t *testing.T) {
 		{name: "listener address without port", doc: "[[listener]]\naddress = \"1883\"\n", line: 4, key: "listener[0].address", want: "want host:port"},
 		{name: "no listeners", doc: "listener = []\n", line: 3, key: "listener", want: "at least one"},
 		{name: "inline listener with bad type", doc: "listener = [\n  {name = \"a\"},\n  {name = \"b\", type = \"quic\"},\n]\n", line: 5, key: "listener[1].type", want: "unknown listener type"},
+
+		// [jwt] and [http_auth] (Validate).
+		{name: "jwt both keys", doc: "[jwt]\nsecret_file = \"s\"\npublic_key_file = \"k\"\n", line: 5, key: "jwt.public_key_file", want: "not both"},
+		{name: "jwt none", doc: "[jwt]\nsecret_file = \"s\"\nalgorithms = [\"none\"]\n", line: 5, key: "jwt.algorithms[0]", want: "never accepted"},
+		{name: "jwt unknown algorithm", doc: "[jwt]\npublic_key_file = \"k\"\nalgorithms = [\"RS256\", \"RS1\"]\n", line: 5, key: "jwt.algorithms[1]", want: `unknown algorithm "RS1"`},
+		{name: "jwt hmac with public key", doc: "[jwt]\npublic_key_file = \"k\"\nalgorithms = [\"HS256\"]\n", line: 5, key: "jwt.algorithms[0]", want: "needs a secret_file"},
+		{name: "jwt rsa with secret", doc: "[jwt]\nsecret_file = \"s\"\nalgorithms = [\"RS256\"]\n", line: 5, key: "jwt.algorithms[0]", want: "needs a public_key_file"},
+		{name: "jwt unbound", doc: "[jwt]\nsecret_file = \"s\"\nusername_claim = \"\"\n", line: 5, key: "jwt.username_claim", want: "not be bound"},
+		{name: "jwt issuer without key", doc: "[jwt]\nissuer = \"x\"\n", line: 3, key: "jwt", want: "need a secret_file"},
+		{name: "jwt leeway too long", doc: "[jwt]\nleeway = \"1h\"\n", line: 4, key: "jwt.leeway", want: "out of range"},
+		{name: "jwt algorithms not an array", doc: "[jwt]\nalgorithms = \"RS256\"\n", line: 4, key: "jwt.algorithms", want: "want an array of strings, got a string"},
+		{name: "jwt algorithm not a string", doc: "[jwt]\nalgorithms = [256]\n", line: 4, key: "jwt.algorithms[0]", want: "want a string, got an integer"},
+		{name: "jwt unknown key", doc: "[jwt]\nsecret = \"s\"\n", line: 4, key: "jwt.secret", want: "unknown key"},
+		{name: "http_auth bad scheme", doc: "[http_auth]\nurl = \"ftp://auth.example/\"\n", line: 4, key: "http_auth.url", want: "want an http:// or https:// URL"},
+		{name: "http_auth url password not echoed", doc: "[http_auth]\nurl = \"ftp://u:hunter2@auth.example/\"\n", line: 4, key: "http_auth.url", want: "xxxxx"},
+		{name: "http_auth no host", doc: "[http_auth]\nurl = \"http:///auth\"\n", line: 4, key: "http_auth.url", want: "no host"},
+		{name: "http_auth ca with http", doc: "[http_auth]\nurl = \"http://a/\"\nca_file = \"ca.pem\"\n", line: 5, key: "http_auth.ca_file", want: "https"},
+		{name: "http_auth ca without url", doc: "[http_auth]\nca_file = \"ca.pem\"\n", line: 4, key: "http_auth.ca_file", want: "without a url"},
+		{name: "http_auth zero timeout", doc: "[http_auth]\ntimeout = \"0s\"\n", line: 4, key: "http_auth.timeout", want: "not positive"},
+		{name: "http_auth zero concurrency", doc: "[http_auth]\nmax_concurrent = 0\n", line: 4, key: "http_auth.max_concurrent", want: "not positive"},
+		{name: "http_auth negative cache", doc: "[http_auth]\ncache_ttl = \"-1s\"\n", line: 4, key: "http_auth.cache_ttl", want: "negative"},
 
 		// TOML syntax and semantics.
 		{name: "duplicate key", doc: "log_level = \"info\"\nlog_level = \"debug\"\n", line: 4, key: "log_level", want: "already defined"},
@@ -371,6 +419,18 @@ func TestDefaultsFileDocumentsEveryKey(t *testing.T) {
 		if !found[k] {
 			t.Errorf("key %q is missing from DefaultsFile", k)
 		}
+	}
+}
+
+// TestREADMEShowsDefaultsFile checks that the configuration reference in
+// the README is DefaultsFile, as "midge config defaults" prints it.
+func TestREADMEShowsDefaultsFile(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "```toml\n"+DefaultsFile()+"```\n") {
+		t.Error("README.md does not show DefaultsFile() in a toml block: paste the output of \"midge config defaults\" into its Configuration section")
 	}
 }
 

@@ -60,7 +60,8 @@ sys_interval = "10s"
 # no authentication, every client is let in. Reloaded on SIGHUP.
 password_file = ""
 
-# With a password_file, let clients without a user name in too.
+# When clients must log in (password_file, [jwt] or [http_auth]), let clients
+# without a user name in too.
 allow_anonymous = false
 
 # File of access rules in Mosquitto's ACL syntax (user, topic, pattern lines).
@@ -86,6 +87,53 @@ commit_interval = "2ms"
 
 # Disk space the store may take before QoS 1 and 2 messages are refused; 0 means no limit.
 max_store_size = 0
+
+# [jwt]: clients may log in with a JSON Web Token (RFC 7519) as their MQTT
+# password; on when secret_file or public_key_file is set. A token needs a valid
+# signature, an "exp" that has not passed and the claims below. Its "publish" and
+# "subscribe" claims (arrays of topic filters, %u and %c allowed), when present,
+# decide the client's topics instead of the acl_file.
+[jwt]
+# File of the shared secret of HMAC-signed tokens (HS256, HS384, HS512), at least
+# 32 bytes; reloaded on SIGHUP.
+secret_file = ""
+# PEM file of the public keys or certificates that sign tokens: RSA (RS*, PS*),
+# ECDSA (ES256, ES384, ES512) or Ed25519 (EdDSA); several keys allow rotation.
+# Set it or secret_file, not both. Reloaded on SIGHUP.
+public_key_file = ""
+# Algorithms accepted, such as ["RS256"]; empty means every one the key can
+# verify. "none" is never accepted.
+algorithms = []
+# When set, the token's "iss" claim must be this.
+issuer = ""
+# When set, the token's "aud" claim must be or contain this.
+audience = ""
+# Claim that must equal the MQTT user name; "" does not check it.
+username_claim = "sub"
+# Claim that must equal the MQTT client id; "" does not check it.
+client_id_claim = ""
+# Clock difference allowed when "exp", "nbf" and "iat" are checked (0s to 10m).
+leeway = "30s"
+
+# [http_auth]: an HTTP backend decides who may log in; on when url is set. Each
+# CONNECT is POSTed as JSON (client_id, username, password, remote_addr,
+# protocol_version). A 200 answer {"result": "allow"} lets the client in, with
+# optional "grants": {"publish": [...], "subscribe": [...]}; "deny", 401 and 403
+# refuse it; "ignore" leaves it to the password_file. Any other answer, an error
+# or a timeout refuses it with "server unavailable".
+[http_auth]
+# URL of the backend, http:// or https://.
+url = ""
+# PEM file of the CAs that sign an https backend's certificate; "" means the
+# system's. Reloaded on SIGHUP.
+ca_file = ""
+# Time one check may take, waiting for a free request slot included.
+timeout = "5s"
+# Requests to the backend in flight at once.
+max_concurrent = 16
+# How long an "allow" is reused for the same credentials and address; "0s"
+# means no cache.
+cache_ttl = "0s"
 
 # Each [[listener]] table opens a socket that accepts MQTT clients. Writing
 # any [[listener]] replaces this default one; repeat the table for more.

@@ -170,15 +170,22 @@ func kindOf(t reflect.Type) valueKind {
 		return valueKind{"a boolean", []unstable.Kind{unstable.Bool}}
 	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct:
 		return valueKind{"an array of tables", []unstable.Kind{unstable.ArrayTable, unstable.Array}}
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String:
+		return valueKind{"an array of strings", []unstable.Kind{unstable.Array}}
 	case t.Kind() == reflect.Struct:
 		return valueKind{"a table", []unstable.Kind{unstable.Table, unstable.InlineTable}}
 	}
 	panic(fmt.Sprintf("config: no TOML kind for field type %s", t))
 }
 
+// isTableArray reports whether a field of type t is an array of tables.
+func isTableArray(t reflect.Type) bool {
+	return t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct
+}
+
 // schema maps the path of every key of Config, without indexes, to its
-// field type. Elements of an array of tables appear as the array's path
-// followed by "[]" (kind: a table).
+// field type. Elements of an array appear as the array's path followed by
+// "[]": a table for an array of tables, a string for an array of strings.
 var schema = buildSchema()
 
 func buildSchema() map[string]reflect.Type {
@@ -193,9 +200,11 @@ func buildSchema() map[string]reflect.Type {
 			path := join(prefix, tag)
 			m[path] = f.Type
 			switch {
-			case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
+			case isTableArray(f.Type):
 				m[path+"[]"] = f.Type.Elem()
 				walk(path, f.Type.Elem())
+			case f.Type.Kind() == reflect.Slice:
+				m[path+"[]"] = f.Type.Elem()
 			case f.Type.Kind() == reflect.Struct && f.Type != durationType:
 				walk(path, f.Type)
 			}
@@ -206,12 +215,13 @@ func buildSchema() map[string]reflect.Type {
 }
 
 // keys returns the path of every key of Config that holds a value, without
-// indexes and sorted: the tables themselves are left out, their keys are in.
+// indexes and sorted: the tables themselves and the elements of arrays are
+// left out, the keys of tables are in.
 func keys() []string {
 	var out []string
 	for k, t := range schema {
-		isTable := t.Kind() == reflect.Slice || (t.Kind() == reflect.Struct && t != durationType)
-		if !isTable {
+		isTable := isTableArray(t) || (t.Kind() == reflect.Struct && t != durationType)
+		if !isTable && !strings.HasSuffix(k, "[]") {
 			out = append(out, k)
 		}
 	}
@@ -234,7 +244,7 @@ func (s *source) checkKinds(name string) []*Error {
 			continue
 		}
 		vk := kindOf(t)
-		if t.Kind() == reflect.Slice {
+		if isTableArray(t) {
 			vk.want = fmt.Sprintf("an array of tables, written [[%s]]", bare)
 		}
 		if !containsKind(vk.kinds, kind) {

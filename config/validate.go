@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -86,8 +87,84 @@ func (c *Config) Validate() error {
 	if int64(c.MaxStoreSize) < 0 {
 		bad("max_store_size", "%s is negative", c.MaxStoreSize)
 	}
+	errs = append(errs, c.validateJWT()...)
+	errs = append(errs, c.validateHTTPAuth()...)
 	errs = append(errs, c.validateListeners()...)
 	return errors.Join(errs...)
+}
+
+// maxJWTLeeway bounds jwt.leeway: more would let expired tokens in for long.
+const maxJWTLeeway = 10 * time.Minute
+
+// validateJWT checks the [jwt] table.
+func (c *Config) validateJWT() []error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &Error{Key: key, Err: fmt.Errorf(format, args...)})
+	}
+	j := &c.JWT
+	if j.SecretFile != "" && j.PublicKeyFile != "" {
+		bad("jwt.public_key_file", "set secret_file or public_key_file, not both")
+	}
+	for i, a := range j.Algorithms {
+		key := "jwt.algorithms[" + strconv.Itoa(i) + "]"
+		hmac := strings.HasPrefix(a, "HS")
+		switch {
+		case strings.EqualFold(a, "none"):
+			bad(key, `"none" (unsigned tokens) is never accepted`)
+		case !slices.Contains(jwtAlgorithms, a):
+			bad(key, "unknown algorithm %q (algorithms: %s)", a, strings.Join(jwtAlgorithms, ", "))
+		case hmac && j.PublicKeyFile != "":
+			bad(key, "%s needs a secret_file, not a public_key_file", a)
+		case !hmac && j.SecretFile != "":
+			bad(key, "%s needs a public_key_file, not a secret_file", a)
+		}
+	}
+	if j.Enabled() && j.UsernameClaim == "" && j.ClientIDClaim == "" {
+		bad("jwt.username_claim", "username_claim or client_id_claim must be set, or a token would not be bound to its client")
+	}
+	if !j.Enabled() && (len(j.Algorithms) > 0 || j.Issuer != "" || j.Audience != "" || j.ClientIDClaim != "") {
+		bad("jwt", "algorithms, issuer, audience and client_id_claim need a secret_file or a public_key_file")
+	}
+	if l := j.Leeway.Duration; l < 0 || l > maxJWTLeeway {
+		bad("jwt.leeway", "%s out of range 0s..%s", l, maxJWTLeeway)
+	}
+	return errs
+}
+
+// validateHTTPAuth checks the [http_auth] table.
+func (c *Config) validateHTTPAuth() []error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &Error{Key: key, Err: fmt.Errorf(format, args...)})
+	}
+	h := &c.HTTPAuth
+	if h.URL != "" {
+		u, err := url.Parse(h.URL)
+		switch {
+		case err != nil:
+			// url.Parse quotes the URL, which may hold a password.
+			bad("http_auth.url", "not a URL")
+		case u.Scheme != "http" && u.Scheme != "https":
+			bad("http_auth.url", "%q: want an http:// or https:// URL", u.Redacted())
+		case u.Host == "":
+			bad("http_auth.url", "%q: no host", u.Redacted())
+		case h.CAFile != "" && u.Scheme != "https":
+			bad("http_auth.ca_file", "a CA file is for an https url")
+		}
+	} else if h.CAFile != "" {
+		bad("http_auth.ca_file", "set without a url")
+	}
+	if h.Timeout.Duration <= 0 {
+		bad("http_auth.timeout", "%s is not positive", h.Timeout.Duration)
+	}
+	if h.MaxConcurrent < 1 {
+		bad("http_auth.max_concurrent", "%d is not positive", h.MaxConcurrent)
+	}
+	if h.CacheTTL.Duration < 0 {
+		bad("http_auth.cache_ttl", "%s is negative", h.CacheTTL.Duration)
+	}
+	return errs
 }
 
 // validateListeners checks the [[listener]] tables.

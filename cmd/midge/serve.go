@@ -256,10 +256,11 @@ func runBroker(ctx context.Context, c *config.Config, logger *slog.Logger, recon
 	}()
 	opts := brokerOptions(c, logger)
 	opts.Store = st
-	reloadAuth, err := setupAuth(c, &opts, logger)
+	reloadAuth, stopAuth, err := setupAuth(c, &opts, logger)
 	if err != nil {
 		return err
 	}
+	defer stopAuth()
 	metrics := web.NewMetrics()
 	opts.Observers = append(opts.Observers, metrics)
 	opts.Authenticator = metrics.WrapAuthenticator(opts.Authenticator)
@@ -272,7 +273,8 @@ func runBroker(ctx context.Context, c *config.Config, logger *slog.Logger, recon
 	if err != nil {
 		return errors.Join(err, shutdown(srv))
 	}
-	// SIGHUP reloads the password and ACL files and the certificates.
+	// SIGHUP reloads the password, ACL, JWT key and CA files and the
+	// certificates.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer func() {
@@ -371,7 +373,8 @@ func shutdown(srv *broker.Server) error {
 
 // changedKeys returns the keys whose values differ between a and b, other
 // than those SIGHUP applies while the broker runs (log_level; the contents
-// of the password, ACL and certificate files are re-read on their own).
+// of the password, ACL, JWT key, CA and certificate files are re-read on
+// their own).
 func changedKeys(a, b *config.Config) []string {
 	va, vb := reflect.ValueOf(*a), reflect.ValueOf(*b)
 	var keys []string
