@@ -6,10 +6,12 @@
 //	midge config defaults     print the complete default configuration file
 //	midge config check FILE   check a configuration file
 //	midge passwd FILE USER    add a user or change its password (-D deletes)
+//	midge bench SCENARIO      load a broker and report what it sustained
 //	midge version             print the version
 //	midge help                print the usage
 //
-// Run "midge serve -h" for the flags of serve.
+// Run "midge serve -h" for the flags of serve, and "midge bench -h" for the
+// scenarios and flags of bench.
 package main
 
 import (
@@ -39,10 +41,12 @@ Usage:
   midge config defaults     print the complete default configuration file
   midge config check FILE   check a configuration file
   midge passwd FILE USER    add a user or change its password (-D deletes)
+  midge bench SCENARIO      load a broker and report what it sustained
   midge version             print the version
   midge help                print this help
 
-Run "midge serve -h" for the flags of serve.
+Run "midge serve -h" for the flags of serve, and "midge bench -h" for the
+scenarios and flags of bench.
 `
 
 func main() {
@@ -64,6 +68,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runConfig(args[1:], stdout, stderr)
 	case cmd == "passwd":
 		return runPasswd(args[1:], stdin, stdout, stderr)
+	case cmd == "bench":
+		return runBench(args[1:], stdout, stderr)
 	case cmd == "help" || cmd == "-h" || cmd == "-help" || cmd == "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
