@@ -51,6 +51,9 @@ type conn struct {
 	// none [MQTT-3.1.2-24].
 	window int
 	maxOut int
+	// maxIn is the largest packet the client may send: MaxPacketSize as it
+	// was when the connection began, which a 5.0 client is told in CONNACK.
+	maxIn int
 	// aliases maps the topic aliases the client has set to their topics
 	// (5.0); used only by serve.
 	aliases map[uint16]string
@@ -143,7 +146,7 @@ var errStopped = errors.New("broker: connection closed by server")
 // readPacket reads one whole packet. A PUBLISH or CONNECT body gets its own
 // buffer, since the message keeps it; other packets reuse a scratch buffer.
 func (c *conn) readPacket() (packet.FixedHeader, []byte, error) {
-	h, err := packet.ReadFixedHeader(c.br, c.srv.opts.MaxPacketSize)
+	h, err := packet.ReadFixedHeader(c.br, c.maxIn)
 	if err != nil {
 		return h, nil, err
 	}

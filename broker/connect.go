@@ -15,7 +15,8 @@ import (
 // connect reads and handles the CONNECT packet. On success the connection
 // holds its session and the CONNACK is on its way.
 func (c *conn) connect() error {
-	h, err := packet.ReadFixedHeader(c.br, c.srv.opts.MaxPacketSize)
+	c.maxIn = c.srv.limits().MaxPacketSize
+	h, err := packet.ReadFixedHeader(c.br, c.maxIn)
 	if err != nil {
 		return err
 	}
@@ -156,7 +157,7 @@ func (c *conn) accept(p *packet.Connect) error {
 		c.log.Warn("client id claim failed", "err", err)
 		return c.refuse(packet.ServerUnavailable, "client id claim failed")
 	}
-	c.window = c.srv.opts.MaxInflight
+	c.window = c.srv.limits().MaxInflight
 	if p.Version == packet.V5 {
 		if pr := &p.Properties; pr.HasReceiveMaximum {
 			c.window = min(c.window, int(pr.ReceiveMaximum)) // [MQTT-3.3.4-9]
@@ -178,7 +179,7 @@ func (c *conn) accept(p *packet.Connect) error {
 		sess.setWill(c.will)
 	}
 	keepAlive := p.KeepAlive
-	if m := c.srv.opts.MaxKeepAlive; m > 0 && p.Version == packet.V5 && (keepAlive == 0 || int(keepAlive) > m) {
+	if m := c.srv.limits().MaxKeepAlive; m > 0 && p.Version == packet.V5 && (keepAlive == 0 || int(keepAlive) > m) {
 		// The broker's limit wins, and the client is told [MQTT-3.2.2-21].
 		keepAlive = uint16(m)
 		connack.Properties.ServerKeepAlive, connack.Properties.HasServerKeepAlive = keepAlive, true
@@ -207,7 +208,7 @@ func (c *conn) accept(p *packet.Connect) error {
 // and a Receive Maximum of 65535.
 func (c *conn) capabilities(ack *packet.Connack) {
 	pr := &ack.Properties
-	pr.MaximumPacketSize, pr.HasMaximumPacketSize = uint32(c.srv.opts.MaxPacketSize), true
+	pr.MaximumPacketSize, pr.HasMaximumPacketSize = uint32(c.maxIn), true
 	if n := c.srv.opts.TopicAliasMaximum; n > 0 {
 		pr.TopicAliasMaximum, pr.HasTopicAliasMaximum = uint16(n), true
 	}
@@ -257,7 +258,7 @@ func (s *Server) publishWill(w *Message, info ClientInfo) {
 	msg := *w
 	msg.ID = s.seq.next()
 	msg.setExpiry(time.Now())
-	s.counters.msgsIn.Add(1)
+	s.counters.received(msg.QoS, 0)
 	s.router.Publish(&msg, nil)
 	s.observe(event{kind: eventPublish, msg: &msg, info: info})
 }

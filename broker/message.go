@@ -37,6 +37,10 @@ type Message struct {
 	// Expiry is the deadline after which the message is no longer delivered.
 	// The zero time means never.
 	Expiry time.Time
+
+	// routed is when the router took the message (monoNow), the start of
+	// its delivery latency; 0 for a message read back from the store.
+	routed int64
 }
 
 // expired reports whether m's expiry deadline has passed at now.

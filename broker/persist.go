@@ -85,11 +85,14 @@ type persister struct {
 	pendingIDs []MsgID // bodies in p.batch
 	closed     bool
 
-	// maxBytes is the store's size limit, 0 for none; full is set while
-	// the store is over it, checked at most every sizeCheckEvery.
-	maxBytes  int64
+	// maxBytes is the store's size limit, 0 for none (SetLimits may change
+	// it); full is set while the store is over it, checked at most every
+	// sizeCheckEvery.
+	maxBytes  atomic.Int64
 	full      atomic.Bool
 	lastCheck time.Time
+	// commits times each Apply of a batch.
+	commits histogram
 
 	kick chan struct{}
 	stop chan struct{}
@@ -113,7 +116,6 @@ func newPersister(st store.Store, mode Durability, interval time.Duration, maxBy
 		st:       st,
 		mode:     mode,
 		interval: interval,
-		maxBytes: maxBytes,
 		log:      log,
 		refs:     make(map[MsgID]int32),
 		pending:  make(map[MsgID]pendingBody),
@@ -121,6 +123,7 @@ func newPersister(st store.Store, mode Durability, interval time.Duration, maxBy
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
+	p.maxBytes.Store(maxBytes)
 	p.checkSize()
 	go p.run()
 	return p
@@ -171,7 +174,9 @@ func (p *persister) commit() {
 		p.pendingIDs = nil
 		p.mu.Unlock()
 
+		start := time.Now()
 		err := p.st.Apply(&b, p.mode != DurabilityNone)
+		p.commits.observe(time.Since(start))
 		if err != nil {
 			p.log.Error("store write failed", "writes", b.Len(), "err", err)
 		}
@@ -221,8 +226,15 @@ const sizeCheckEvery = 100 * time.Millisecond
 
 // checkSize updates full from the store's size. It runs on the committer.
 func (p *persister) checkSize() {
+	limit := p.maxBytes.Load()
+	if limit <= 0 {
+		if p.full.Swap(false) {
+			p.log.Info("store size limit removed: QoS 1 and 2 messages are accepted again")
+		}
+		return
+	}
 	sz, ok := p.st.(store.Sizer)
-	if p.maxBytes <= 0 || !ok || time.Since(p.lastCheck) < sizeCheckEvery {
+	if !ok || time.Since(p.lastCheck) < sizeCheckEvery {
 		return
 	}
 	p.lastCheck = time.Now()
@@ -231,14 +243,28 @@ func (p *persister) checkSize() {
 		p.log.Error("cannot tell the store's size", "err", err)
 		return
 	}
-	full := n >= p.maxBytes
+	full := n >= limit
 	if p.full.Swap(full) != full {
 		if full {
-			p.log.Warn("store full: QoS 1 and 2 messages are refused", "bytes", n, "max_bytes", p.maxBytes)
+			p.log.Warn("store full: QoS 1 and 2 messages are refused", "bytes", n, "max_bytes", limit)
 		} else {
-			p.log.Info("store below its limit again", "bytes", n, "max_bytes", p.maxBytes)
+			p.log.Info("store below its limit again", "bytes", n, "max_bytes", limit)
 		}
 	}
+}
+
+// diskSize returns the bytes the store takes on disk, or -1 when it cannot
+// tell: it is no store.Sizer, or it failed (closed, say).
+func (p *persister) diskSize() int64 {
+	sz, ok := p.st.(store.Sizer)
+	if !ok {
+		return -1
+	}
+	n, err := sz.DiskSize()
+	if err != nil {
+		return -1
+	}
+	return n
 }
 
 // appendedLocked notes that writes were added to the batch and wakes the

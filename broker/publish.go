@@ -49,7 +49,7 @@ func (c *conn) handlePublish(h packet.FixedHeader, body []byte) error {
 		}
 		return nil
 	}
-	c.srv.counters.msgsIn.Add(1)
+	c.srv.counters.received(p.QoS, h.Remaining+1+packet.SizeVarint(h.Remaining))
 	if logDebug(c.log) {
 		c.log.Debug("publish received", "topic", p.Topic, "qos", p.QoS, "retain", p.Retain, "packet_id", p.PacketID)
 	}

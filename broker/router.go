@@ -105,6 +105,9 @@ func (r *localRouter) Unsubscribe(clientID, filter string) (bool, error) {
 }
 
 func (r *localRouter) Publish(msg *Message, done func(error)) {
+	// One clock read per message, not per delivery; it is set before the
+	// message is shared (as a retained message or with sessions).
+	msg.routed = monoNow()
 	if msg.ID == (MsgID{}) {
 		// The store keeps a message's body under its id: messages that an
 		// embedding program publishes need one of their own too.

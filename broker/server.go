@@ -40,6 +40,9 @@ type Server struct {
 
 	connWG sync.WaitGroup // Serve loops and connection goroutines
 	seq    msgSeq
+
+	// lim holds the Limits in force; see SetLimits.
+	lim liveLimits
 }
 
 // New returns a Server configured by opts, after filling defaults and
@@ -63,6 +66,7 @@ func New(opts Options) (*Server, error) {
 	if opts.AuthFailureLimit > 0 {
 		s.guard = newAuthGuard(opts.AuthFailureLimit, opts.AuthBanTime)
 	}
+	s.lim.cur.Store(limitsOf(&opts))
 	s.persist = newPersister(opts.Store, opts.Durability, opts.CommitInterval, opts.MaxStoreBytes, opts.Logger)
 	s.router = newLocalRouter(s, s.persist)
 	if err := s.load(); err != nil {
@@ -160,7 +164,7 @@ func (s *Server) accept(nc net.Conn) {
 		nc.Close()
 		return
 	}
-	if s.opts.MaxConnections > 0 && len(s.conns) >= s.opts.MaxConnections {
+	if limit := s.limits().MaxConnections; limit > 0 && len(s.conns) >= limit {
 		s.mu.Unlock()
 		nc.Close()
 		s.drop(DropMaxConnections, "")

@@ -75,6 +75,9 @@ type outbound struct {
 	// shared is the $share/{group}/{filter} the message came through, if
 	// any: it goes to another member if this session ends first.
 	shared string
+	// routed is when the message was routed (monoNow), for the delivery
+	// latency; 0 when it is not to be observed.
+	routed int64
 }
 
 func newSession(s *Server, id string, persistent bool) *session {
@@ -115,18 +118,19 @@ func (s *session) deliverLocked(msg *Message, d Delivery, qos byte, retain bool)
 		if c == nil {
 			return Refused, false
 		}
-		c.sendPublish(msg, 0, retain, 0, false, d.Identifiers)
+		c.sendPublish(msg, 0, retain, 0, false, d.Identifiers, routedStamp(msg, d))
 		return Accepted, false
 	}
 	windowFree := c != nil && len(s.inflight) < c.window && s.queueLenLocked() == 0
 	if d.Shared && !windowFree {
 		return Refused, false
 	}
-	if !windowFree && s.queueLenLocked() >= s.srv.opts.MaxQueued {
+	if !windowFree && s.queueLenLocked() >= s.srv.limits().MaxQueued {
 		return Refused, true
 	}
 	s.nextSeq++
-	ob := &outbound{msg: msg, qos: qos, retain: retain, ids: d.Identifiers, seq: s.nextSeq, msgID: msg.ID}
+	ob := &outbound{msg: msg, qos: qos, retain: retain, ids: d.Identifiers, seq: s.nextSeq, msgID: msg.ID,
+		routed: routedStamp(msg, d)}
 	if g := d.Group; g != nil {
 		ob.shared = topic.SharePrefix + g.Name + "/" + g.Filter
 	}
@@ -137,7 +141,7 @@ func (s *session) deliverLocked(msg *Message, d Delivery, qos byte, retain bool)
 	s.queue = append(s.queue, ob)
 	if s.persistent {
 		s.srv.persist.putEntryLocked(s, ob)
-		if s.queueLenLocked() > s.srv.opts.MaxInflight {
+		if s.queueLenLocked() > s.srv.limits().MaxInflight {
 			// Beyond what the next refill of the window takes, a queued
 			// message lives in the store only; it is loaded when its turn
 			// comes, so offline queues do not hold their messages in memory.
@@ -166,7 +170,7 @@ func (s *session) sendLocked(ob *outbound) {
 			return
 		}
 	}
-	if s.conn.sendPublish(ob.msg, ob.qos, ob.retain, ob.packetID, false, ob.ids) {
+	if s.conn.sendPublish(ob.msg, ob.qos, ob.retain, ob.packetID, false, ob.ids, ob.routed) {
 		s.completeLocked(ob)
 	}
 }
@@ -187,7 +191,7 @@ func (s *session) sendDeferred(ob *outbound) {
 	defer s.mu.Unlock()
 	if c := s.conn; c != nil && !ob.released && ob.msg != nil {
 		if i := s.findLocked(ob.packetID); i >= 0 && s.inflight[i] == ob {
-			if c.sendPublish(ob.msg, ob.qos, ob.retain, ob.packetID, false, ob.ids) {
+			if c.sendPublish(ob.msg, ob.qos, ob.retain, ob.packetID, false, ob.ids, ob.routed) {
 				s.completeLocked(ob)
 				s.fillLocked()
 			}
@@ -330,7 +334,7 @@ func (s *session) resume() {
 	for _, ob := range s.inflight {
 		if ob.released {
 			c.sendAck(packet.TypePubrel, ob.packetID, packet.Success)
-		} else if c.sendPublish(ob.msg, ob.qos, ob.retain, ob.packetID, true, ob.ids) {
+		} else if c.sendPublish(ob.msg, ob.qos, ob.retain, ob.packetID, true, ob.ids, 0) {
 			tooLarge = append(tooLarge, ob)
 		}
 	}

@@ -84,15 +84,44 @@ type Stats struct {
 	Retained int64
 	// Dropped counts drops by DropReason.String().
 	Dropped map[string]int64
+
+	// MessagesReceivedByQoS and MessagesSentByQoS split MessagesReceived
+	// and MessagesSent by QoS (the index).
+	MessagesReceivedByQoS [3]int64
+	MessagesSentByQoS     [3]int64
+	// MessageBytesReceivedByQoS and MessageBytesSentByQoS are the bytes of
+	// those PUBLISH packets by QoS, whole packets; a will counts as a
+	// message received but no bytes. A PUBLISH sent counts when it enters
+	// the client's output, as MessagesSent does.
+	MessageBytesReceivedByQoS [3]int64
+	MessageBytesSentByQoS     [3]int64
+	// Inflight and Queued sum the QoS 1 and 2 messages in flight to every
+	// session's client and queued for it; QueuedMax is the longest queue
+	// of one session. Stats walks the sessions to count them.
+	Inflight  int64
+	Queued    int64
+	QueuedMax int64
+	// StoreBytes is the disk space the store takes, asked of the store
+	// when Stats is called; -1 when it cannot tell (it is no store.Sizer,
+	// or it failed).
+	StoreBytes int64
 }
 
 // counters are the server's live figures. Each is updated without a lock.
 type counters struct {
+	// msgsIn and msgsOut count PUBLISH messages by QoS, msgBytesIn and
+	// msgBytesOut the bytes of their packets; see counters.received and
+	// counters.sent.
+	msgsIn      [3]atomic.Int64
+	msgsOut     [3]atomic.Int64
+	msgBytesIn  [3]atomic.Int64
+	msgBytesOut [3]atomic.Int64
+	// delivery times each PUBLISH from routing to the subscriber's output.
+	delivery histogram
+
 	connsCurrent atomic.Int64
 	connsTotal   atomic.Int64
 	connsMax     atomic.Int64
-	msgsIn       atomic.Int64
-	msgsOut      atomic.Int64
 	bytesIn      atomic.Int64
 	bytesOut     atomic.Int64
 	dropped      [numDropReasons]atomic.Int64
@@ -115,8 +144,6 @@ func (s *Server) Stats() Stats {
 		ConnectionsCurrent: s.counters.connsCurrent.Load(),
 		ConnectionsTotal:   s.counters.connsTotal.Load(),
 		ConnectionsMaximum: s.counters.connsMax.Load(),
-		MessagesReceived:   s.counters.msgsIn.Load(),
-		MessagesSent:       s.counters.msgsOut.Load(),
 		BytesReceived:      s.counters.bytesIn.Load(),
 		BytesSent:          s.counters.bytesOut.Load(),
 		Subscriptions:      int64(s.index.Len()),
@@ -129,6 +156,7 @@ func (s *Server) Stats() Stats {
 	for r := range numDropReasons {
 		st.Dropped[r.String()] = s.counters.dropped[r].Load()
 	}
+	s.addFigures(&st)
 	return st
 }
 

@@ -107,8 +107,10 @@ func (c *conn) sendAck(kind packet.Type, id uint16, code packet.ReasonCode) {
 // are bounded by the inflight window instead. A PUBLISH larger than the
 // client's Maximum Packet Size is not sent [MQTT-3.1.2-24]: sendPublish
 // counts it and reports tooLarge, and the caller treats the message as
-// delivered [MQTT-3.1.2-25].
-func (c *conn) sendPublish(msg *Message, qos byte, retain bool, id uint16, dup bool, ids []uint32) (tooLarge bool) {
+// delivered [MQTT-3.1.2-25]. routed, when not 0, is when the message was
+// routed (monoNow): the delivery latency is observed once the PUBLISH is
+// in the output.
+func (c *conn) sendPublish(msg *Message, qos byte, retain bool, id uint16, dup bool, ids []uint32, routed int64) (tooLarge bool) {
 	p := packet.Publish{
 		Dup:      dup,
 		QoS:      qos,
@@ -135,7 +137,7 @@ func (c *conn) sendPublish(msg *Message, qos byte, retain bool, id uint16, dup b
 		c.wmu.Unlock()
 		return false
 	}
-	if qos == 0 && len(c.out) >= c.srv.opts.MaxOutputBytes {
+	if qos == 0 && len(c.out) >= c.srv.limits().MaxOutputBytes {
 		c.wmu.Unlock()
 		c.srv.drop(DropOutputFull, c.info.ClientID)
 		return false
@@ -168,7 +170,10 @@ func (c *conn) sendPublish(msg *Message, qos byte, retain bool, id uint16, dup b
 	c.out = out
 	c.kickLocked()
 	c.wmu.Unlock()
-	c.srv.counters.msgsOut.Add(1)
+	c.srv.counters.sent(qos, len(out)-before)
+	if routed != 0 {
+		c.srv.counters.delivery.observe(time.Duration(monoNow() - routed))
+	}
 	return false
 }
 
@@ -228,7 +233,7 @@ func (c *conn) flush() {
 		}
 		buf := c.out
 		c.out, c.spare = c.spare[:0], nil
-		deadline := time.Now().Add(c.srv.opts.WriteTimeout)
+		deadline := time.Now().Add(c.srv.limits().WriteTimeout)
 		if !c.closeBy.IsZero() && c.closeBy.Before(deadline) {
 			deadline = c.closeBy
 		}

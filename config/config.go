@@ -48,6 +48,11 @@ type Config struct {
 	// The default is 4MiB; it must be positive.
 	MaxOutputBytes Size `toml:"max_output_bytes"`
 
+	// MaxKeepalive is the longest keep-alive an MQTT 5.0 client may use:
+	// one that asks for more, or for none, is given this one in CONNACK.
+	// The default is 0s, no limit; it is whole seconds up to 65535s.
+	MaxKeepalive Duration `toml:"max_keepalive"`
+
 	// HTTPListen is the host:port of the HTTP server for Prometheus
 	// metrics (/metrics), health checks (/healthz, /readyz) and the admin
 	// API (/api/v1). The default is "", no HTTP server.

@@ -158,6 +158,11 @@ name = "other"
 			doc:  preamble + "max_packet_size = 268435460\n",
 			want: func(c *Config) { c.MaxPacketSize = 268435460 },
 		},
+		{
+			name: "largest keepalive",
+			doc:  preamble + "max_keepalive = \"18h12m15s\"\n",
+			want: func(c *Config) { c.MaxKeepalive = Duration{65535 * time.Second} },
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -229,6 +234,9 @@ func TestParseErrors(t *testing.T) {
 		{name: "zero connect timeout", doc: "connect_timeout = \"0s\"\n", line: 3, key: "connect_timeout", want: "not positive"},
 		{name: "negative write timeout", doc: "write_timeout = \"-1s\"\n", line: 3, key: "write_timeout", want: "not positive"},
 		{name: "zero output bytes", doc: "max_output_bytes = 0\n", line: 3, key: "max_output_bytes", want: "out of range"},
+		{name: "negative keepalive", doc: "max_keepalive = \"-1s\"\n", line: 3, key: "max_keepalive", want: "whole seconds from 0s to 18h12m15s"},
+		{name: "keepalive too long", doc: "max_keepalive = \"65536s\"\n", line: 3, key: "max_keepalive", want: "invalid"},
+		{name: "keepalive fraction", doc: "max_keepalive = \"1500ms\"\n", line: 3, key: "max_keepalive", want: "invalid"},
 
 		// Listeners (Validate).
 		{name: "bad listener type", doc: "[[listener]]\nname = \"a\"\ntype = \"udp\"\n", line: 5, key: "listener[0].type", want: `unknown listener type "udp" (types: tcp, tls, ws, wss)`},

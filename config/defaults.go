@@ -12,6 +12,12 @@ const defaultsFile = `# midge.toml: the configuration of the Midge MQTT broker.
 # Sizes are strings with a unit, B, kB, MB, GB (powers of 1000) or KiB, MiB,
 # GiB (powers of 1024), or plain integers counting bytes. Durations are
 # strings such as "10s", "1m30s" or "500ms".
+#
+# SIGHUP (or POST /api/v1/reload) reads the file again and applies log_level,
+# max_packet_size, max_inflight_messages, max_queued_messages, max_connections,
+# write_timeout, max_output_bytes, max_keepalive and max_store_size while the
+# broker runs; a change to any other key is refused, logged, and waits for a
+# restart.
 
 # Directory for the broker's state and its LOCK file (one process per directory).
 data_dir = "midge-data"
@@ -42,6 +48,10 @@ write_timeout = "30s"
 
 # Bytes waiting to be written to one client before QoS 0 messages are dropped.
 max_output_bytes = "4MiB"
+
+# Longest keep-alive an MQTT 5.0 client may use, in whole seconds up to 65535s;
+# a client that asks for more, or for none, is told this one. "0s" means no limit.
+max_keepalive = "0s"
 
 # Address (host:port) of the HTTP server for Prometheus metrics (/metrics),
 # health checks (/healthz, /readyz) and the admin API (/api/v1, see

@@ -23,6 +23,9 @@ const (
 	// maxInflight is the largest max_inflight_messages, the number of packet
 	// identifiers.
 	maxInflight = 65535
+	// maxKeepalive is the largest max_keepalive, the largest keep-alive
+	// MQTT can carry.
+	maxKeepalive = 65535 * time.Second
 )
 
 // Validate checks every key of c and returns one *Error per problem, naming
@@ -63,6 +66,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxOutputBytes <= 0 || int64(c.MaxOutputBytes) > math.MaxInt {
 		bad("max_output_bytes", "%s out of range 1..%d bytes", c.MaxOutputBytes, math.MaxInt)
+	}
+	if d := c.MaxKeepalive.Duration; d < 0 || d > maxKeepalive || d%time.Second != 0 {
+		bad("max_keepalive", "%s is invalid: want whole seconds from 0s to %s", d, maxKeepalive)
 	}
 	if c.HTTPListen != "" {
 		if _, _, err := net.SplitHostPort(c.HTTPListen); err != nil {

@@ -40,6 +40,9 @@ func (h *Handler) apiRoutes() []route {
 		{pattern: "GET /api/v1/retained", handler: http.HandlerFunc(h.listRetained)},
 		{pattern: "DELETE /api/v1/retained/{topic...}", handler: http.HandlerFunc(h.deleteRetained)},
 		{pattern: "POST /api/v1/publish", handler: http.HandlerFunc(h.publish)},
+		{pattern: "GET /api/v1/limits", handler: http.HandlerFunc(h.getLimits)},
+		{pattern: "PUT /api/v1/limits", handler: http.HandlerFunc(h.putLimits)},
+		{pattern: "POST /api/v1/reload", handler: http.HandlerFunc(h.reload)},
 	}
 }
 
@@ -232,12 +235,7 @@ func (e *fieldError) Error() string { return e.msg }
 func (h *Handler) publish(w http.ResponseWriter, r *http.Request) {
 	msg, err := decodePublish(w, r)
 	if err != nil {
-		var fe *fieldError
-		if errors.As(err, &fe) {
-			h.writeError(w, r, fe.status, fe.field, fe.msg)
-			return
-		}
-		h.writeError(w, r, http.StatusBadRequest, "", err.Error())
+		h.writeFieldError(w, r, err)
 		return
 	}
 	h.srv.Router().Publish(msg, nil)
@@ -249,18 +247,9 @@ func (h *Handler) publish(w http.ResponseWriter, r *http.Request) {
 
 // decodePublish reads and validates a publish request into a message.
 func decodePublish(w http.ResponseWriter, r *http.Request) (*broker.Message, error) {
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
 	var req publishRequest
-	if err := dec.Decode(&req); err != nil {
-		return nil, bodyError(err)
-	}
-	if err := dec.Decode(new(json.RawMessage)); !errors.Is(err, io.EOF) {
-		if err != nil {
-			return nil, bodyError(err)
-		}
-		return nil, &fieldError{status: http.StatusBadRequest, msg: "body holds more than one JSON value"}
+	if err := decodeBody(w, r, &req); err != nil {
+		return nil, err
 	}
 	if err := topic.ValidateName(req.Topic); err != nil {
 		return nil, &fieldError{status: http.StatusBadRequest, field: "topic", msg: fmt.Sprintf("invalid topic: %s", err)}
@@ -284,6 +273,25 @@ func decodePublish(w http.ResponseWriter, r *http.Request) (*broker.Message, err
 		msg.Payload = b
 	}
 	return msg, nil
+}
+
+// decodeBody decodes the request's body, one JSON object of at most
+// MaxBodyBytes without unknown members, into v. Its errors are fieldErrors
+// where the fault is the client's.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return bodyError(err)
+	}
+	if err := dec.Decode(new(json.RawMessage)); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return bodyError(err)
+		}
+		return &fieldError{status: http.StatusBadRequest, msg: "body holds more than one JSON value"}
+	}
+	return nil
 }
 
 // bodyError turns a JSON decoding error into a fieldError.
@@ -316,7 +324,7 @@ func bodyError(err error) error {
 		}
 		return &fieldError{status: http.StatusBadRequest, field: name, msg: fmt.Sprintf("unknown field %q", name)}
 	}
-	return fmt.Errorf("web: decode publish request: %w", err)
+	return fmt.Errorf("web: decode request body: %w", err)
 }
 
 // jsonType names the JSON type that holds a Go kind.

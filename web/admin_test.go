@@ -371,3 +371,43 @@ func TestAdminPublish(t *testing.T) {
 		t.Fatalf("admin publishes %d after refused requests, want 3", n)
 	}
 }
+
+// TestAdminClientsShowQueues: the client list shows, for each client, its
+// address, protocol version, keep-alive, subscriptions and what is in
+// flight to it and queued for it.
+func TestAdminClientsShowQueues(t *testing.T) {
+	e := start(t, broker.Options{MaxInflight: 1}, Options{Token: testToken})
+	slow, _ := mqtttest.Connect(t, e.b.Addr, packet.V311, &packet.Connect{ClientID: "slow", KeepAlive: 45})
+	subscribe(t, slow, "jobs/#", 1)
+	pub, _ := mqtttest.Connect(t, e.b.Addr, packet.V5, &packet.Connect{ClientID: "pub", CleanStart: true})
+	for i := range 3 {
+		pub.Send(&packet.Publish{Topic: "jobs/1", QoS: 1, PacketID: uint16(i + 1), Payload: []byte("j")})
+		pub.Expect(packet.TypePuback)
+	}
+	slow.Expect(packet.TypePublish) // and not acknowledged
+
+	var list struct {
+		Clients []map[string]any `json:"clients"`
+	}
+	e.getJSON(t, "/api/v1/clients?connected=true", &list)
+	if len(list.Clients) != 2 {
+		t.Fatalf("clients: %+v", list)
+	}
+	var c broker.ClientSnapshot
+	if err := json.Unmarshal([]byte(mustJSON(t, list.Clients[1])), &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.ClientID != "slow" || !strings.HasPrefix(c.Remote, "127.0.0.1:") || c.Version != "3.1.1" ||
+		c.KeepAlive != 45 || len(c.Subscriptions) != 1 || c.Subscriptions[0].Filter != "jobs/#" ||
+		c.Inflight != 1 || c.Queued != 2 || !c.Persistent {
+		t.Fatalf("slow: %+v", c)
+	}
+	for _, key := range []string{"remote", "protocol_version", "keep_alive_seconds", "subscriptions", "inflight", "queued"} {
+		if _, ok := list.Clients[1][key]; !ok {
+			t.Errorf("the list has no %q for slow: %v", key, list.Clients[1])
+		}
+	}
+	if p := list.Clients[0]; p["client_id"] != "pub" || p["protocol_version"] != "5.0" || p["queued"] != 0.0 {
+		t.Errorf("pub: %v", p)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -45,6 +46,15 @@ type Options struct {
 	// feeds: its series are exported at zero, so that the set of metric
 	// names does not depend on the wiring.
 	Metrics *Metrics
+
+	// LogLevel is the level of the broker's logs, shown and changed as
+	// log_level by GET and PUT /api/v1/limits. Nil leaves log_level out.
+	LogLevel *slog.LevelVar
+
+	// Reload reads the configuration again and applies what may change
+	// while the broker runs, for POST /api/v1/reload, as SIGHUP does for
+	// the midge command. Nil answers that endpoint with 409.
+	Reload func() (ReloadResult, error)
 }
 
 // Handler serves Midge's HTTP endpoints for one broker.Server; see the
@@ -65,6 +75,8 @@ type Handler struct {
 	api  *http.ServeMux
 	// patterns lists every pattern registered on root and api, for tests.
 	patterns []string
+	// limitsMu serialises PUT /api/v1/limits.
+	limitsMu sync.Mutex
 }
 
 // New returns a Handler for srv. It registers the Go runtime and process

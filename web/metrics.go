@@ -161,21 +161,57 @@ var statsFigures = []statsFigure{
 		kind: prometheus.GaugeValue, value: func(s *broker.Stats) int64 { return s.Subscriptions }},
 	{desc: prometheus.NewDesc("midge_retained_messages", "Retained messages of clients held now ($SYS excluded).", nil, nil),
 		kind: prometheus.GaugeValue, value: func(s *broker.Stats) int64 { return s.Retained }},
-	{desc: prometheus.NewDesc("midge_messages_received_total", "PUBLISH messages received from clients, wills included.", nil, nil),
-		kind: prometheus.CounterValue, value: func(s *broker.Stats) int64 { return s.MessagesReceived }},
-	{desc: prometheus.NewDesc("midge_messages_sent_total", "PUBLISH messages sent to clients.", nil, nil),
-		kind: prometheus.CounterValue, value: func(s *broker.Stats) int64 { return s.MessagesSent }},
 	{desc: prometheus.NewDesc("midge_received_bytes_total", "Bytes received from clients.", nil, nil),
 		kind: prometheus.CounterValue, value: func(s *broker.Stats) int64 { return s.BytesReceived }},
 	{desc: prometheus.NewDesc("midge_sent_bytes_total", "Bytes sent to clients.", nil, nil),
 		kind: prometheus.CounterValue, value: func(s *broker.Stats) int64 { return s.BytesSent }},
+	{desc: prometheus.NewDesc("midge_inflight_messages", "QoS 1 and 2 messages sent to clients and not yet acknowledged, over every session.", nil, nil),
+		kind: prometheus.GaugeValue, value: func(s *broker.Stats) int64 { return s.Inflight }},
+	{desc: prometheus.NewDesc("midge_queued_messages", "QoS 1 and 2 messages waiting in session queues, over every session.", nil, nil),
+		kind: prometheus.GaugeValue, value: func(s *broker.Stats) int64 { return s.Queued }},
+	{desc: prometheus.NewDesc("midge_queue_depth_max", "Messages in the longest session queue now.", nil, nil),
+		kind: prometheus.GaugeValue, value: func(s *broker.Stats) int64 { return s.QueuedMax }},
 }
+
+// qosFigure is one figure of broker.Stats kept by QoS, exported as a
+// counter with a qos label.
+type qosFigure struct {
+	desc  *prometheus.Desc
+	value func(*broker.Stats) *[3]int64
+}
+
+var qosFigures = []qosFigure{
+	{desc: prometheus.NewDesc("midge_messages_received_total",
+		"PUBLISH messages received from clients, wills included, by QoS.", []string{"qos"}, nil),
+		value: func(s *broker.Stats) *[3]int64 { return &s.MessagesReceivedByQoS }},
+	{desc: prometheus.NewDesc("midge_messages_sent_total",
+		"PUBLISH messages sent to clients, by QoS.", []string{"qos"}, nil),
+		value: func(s *broker.Stats) *[3]int64 { return &s.MessagesSentByQoS }},
+	{desc: prometheus.NewDesc("midge_messages_received_bytes_total",
+		"Bytes of the PUBLISH packets received from clients, by QoS (midge_received_bytes_total counts every packet).",
+		[]string{"qos"}, nil),
+		value: func(s *broker.Stats) *[3]int64 { return &s.MessageBytesReceivedByQoS }},
+	{desc: prometheus.NewDesc("midge_messages_sent_bytes_total",
+		"Bytes of the PUBLISH packets sent to clients, by QoS (midge_sent_bytes_total counts every packet).",
+		[]string{"qos"}, nil),
+		value: func(s *broker.Stats) *[3]int64 { return &s.MessageBytesSentByQoS }},
+}
+
+// qosLabels are the values of the qos label.
+var qosLabels = [3]string{"0", "1", "2"}
 
 var (
 	droppedDesc = prometheus.NewDesc("midge_dropped_total",
 		"Messages, connections and events the broker dropped, by reason.", []string{"reason"}, nil)
 	buildInfoDesc = prometheus.NewDesc("midge_build_info",
 		"Always 1; the version label names the running Midge.", []string{"version"}, nil)
+	storeSizeDesc = prometheus.NewDesc("midge_store_size_bytes",
+		"Disk space the store takes (absent for a store that cannot tell, such as the memory store).", nil, nil)
+	deliveryLatencyDesc = prometheus.NewDesc("midge_delivery_latency_seconds",
+		"Time from routing a message to appending its PUBLISH to a subscriber's output, per delivery "+
+			"(retained messages for new subscriptions and packets sent again are not timed).", nil, nil)
+	storeCommitDesc = prometheus.NewDesc("midge_store_commit_duration_seconds",
+		"Time of each commit of a batch of writes to the store, fsync included.", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
@@ -183,8 +219,14 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, f := range statsFigures {
 		ch <- f.desc
 	}
+	for _, f := range qosFigures {
+		ch <- f.desc
+	}
 	ch <- droppedDesc
 	ch <- buildInfoDesc
+	ch <- storeSizeDesc
+	ch <- deliveryLatencyDesc
+	ch <- storeCommitDesc
 }
 
 // Collect implements prometheus.Collector.
@@ -193,8 +235,31 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, f := range statsFigures {
 		ch <- prometheus.MustNewConstMetric(f.desc, f.kind, float64(f.value(&st)))
 	}
+	for _, f := range qosFigures {
+		for q, n := range f.value(&st) {
+			ch <- prometheus.MustNewConstMetric(f.desc, prometheus.CounterValue, float64(n), qosLabels[q])
+		}
+	}
 	for reason, n := range st.Dropped {
 		ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(n), reason)
 	}
 	ch <- prometheus.MustNewConstMetric(buildInfoDesc, prometheus.GaugeValue, 1, c.version)
+	if st.StoreBytes >= 0 {
+		ch <- prometheus.MustNewConstMetric(storeSizeDesc, prometheus.GaugeValue, float64(st.StoreBytes))
+	}
+	lat := c.srv.Latency()
+	ch <- constHistogram(deliveryLatencyDesc, lat.Delivery)
+	ch <- constHistogram(storeCommitDesc, lat.StoreCommit)
+}
+
+// constHistogram turns one of the broker's histograms, whose counts are
+// per bucket, into a Prometheus histogram, whose counts are cumulative.
+func constHistogram(desc *prometheus.Desc, h broker.Histogram) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(h.Bounds))
+	var n uint64
+	for i, bound := range h.Bounds {
+		n += h.Counts[i]
+		buckets[bound.Seconds()] = n
+	}
+	return prometheus.MustNewConstHistogram(desc, h.Count, h.Sum.Seconds(), buckets)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/midgemq/midge/internal/mqtttest"
 	"github.com/midgemq/midge/internal/testbroker"
 	"github.com/midgemq/midge/packet"
+	"github.com/midgemq/midge/store/pebble"
 )
 
 // scrape is one parsed /metrics response.
@@ -91,15 +92,22 @@ func TestMetricsCountTraffic(t *testing.T) {
 	pub, _ := mqtttest.Connect(t, e.b.Addr, packet.V311, &packet.Connect{ClientID: "pub", CleanStart: true})
 
 	const qos0, qos1 = 5, 3
+	// Bytes of the PUBLISH packets by QoS, received and sent.
+	var in, out [2]float64
 	for i := range qos0 {
-		pub.Send(&packet.Publish{Topic: "t/0", Payload: []byte(strconv.Itoa(i))})
+		p := &packet.Publish{Topic: "t/0", Payload: []byte(strconv.Itoa(i))}
+		pub.Send(p)
+		in[0] += wireSize(t, p, packet.V311)
 	}
 	for i := range qos1 {
-		pub.Send(&packet.Publish{Topic: "t/1", QoS: 1, PacketID: uint16(i + 1), Payload: []byte("x")})
+		p := &packet.Publish{Topic: "t/1", QoS: 1, PacketID: uint16(i + 1), Payload: []byte("x")}
+		pub.Send(p)
+		in[1] += wireSize(t, p, packet.V311)
 		pub.Expect(packet.TypePuback)
 	}
 	for range qos0 + qos1 {
 		p := sub.Expect(packet.TypePublish).(*packet.Publish)
+		out[p.QoS] += wireSize(t, p, packet.V5)
 		if p.QoS == 1 {
 			sub.Send(&packet.Ack{Kind: packet.TypePuback, PacketID: p.PacketID})
 		}
@@ -112,8 +120,23 @@ func TestMetricsCountTraffic(t *testing.T) {
 	testbroker.Eventually(t, 5*time.Second, func() error {
 		s = e.scrape(t)
 		return s.expect(map[string]float64{
-			`midge_messages_received_total`:                           qos0 + qos1,
-			`midge_messages_sent_total`:                               qos0 + qos1,
+			`midge_messages_received_total{qos="0"}`:                  qos0,
+			`midge_messages_received_total{qos="1"}`:                  qos1,
+			`midge_messages_received_total{qos="2"}`:                  0,
+			`midge_messages_sent_total{qos="0"}`:                      qos0,
+			`midge_messages_sent_total{qos="1"}`:                      qos1,
+			`midge_messages_sent_total{qos="2"}`:                      0,
+			`midge_messages_received_bytes_total{qos="0"}`:            in[0],
+			`midge_messages_received_bytes_total{qos="1"}`:            in[1],
+			`midge_messages_received_bytes_total{qos="2"}`:            0,
+			`midge_messages_sent_bytes_total{qos="0"}`:                out[0],
+			`midge_messages_sent_bytes_total{qos="1"}`:                out[1],
+			`midge_messages_sent_bytes_total{qos="2"}`:                0,
+			`midge_delivery_latency_seconds_count`:                    qos0 + qos1,
+			`midge_delivery_latency_seconds_bucket{le="+Inf"}`:        qos0 + qos1,
+			`midge_inflight_messages`:                                 0,
+			`midge_queued_messages`:                                   0,
+			`midge_queue_depth_max`:                                   0,
 			`midge_publishes_total{qos="0"}`:                          qos0,
 			`midge_publishes_total{qos="1"}`:                          qos1,
 			`midge_publishes_total{qos="2"}`:                          0,
@@ -150,13 +173,30 @@ func TestMetricsCountTraffic(t *testing.T) {
 			t.Errorf("%s has no HELP", name)
 		}
 	}
-	for _, name := range []string{"midge_messages_received_total", "midge_connections_open", "midge_dropped_total"} {
-		if s.types[name] == "" {
-			t.Errorf("no TYPE for %s", name)
+	for name, typ := range map[string]string{
+		"midge_messages_received_total":       "counter",
+		"midge_messages_sent_bytes_total":     "counter",
+		"midge_connections_open":              "gauge",
+		"midge_dropped_total":                 "counter",
+		"midge_queued_messages":               "gauge",
+		"midge_delivery_latency_seconds":      "histogram",
+		"midge_store_commit_duration_seconds": "histogram",
+	} {
+		if s.types[name] != typ {
+			t.Errorf("TYPE of %s is %q, want %s", name, s.types[name], typ)
 		}
 	}
-	if s.types["midge_messages_received_total"] != "counter" || s.types["midge_connections_open"] != "gauge" {
-		t.Errorf("types: %v", s.types)
+	if _, ok := s.values["midge_store_size_bytes"]; ok {
+		t.Error("midge_store_size_bytes is exported for the memory store, which cannot tell its size")
+	}
+	// The buckets are cumulative and end with +Inf.
+	prev := 0.0
+	for _, le := range []string{"1e-05", "0.0001", "0.001", "0.01", "0.1", "1", "10", "+Inf"} {
+		v, ok := s.values[`midge_delivery_latency_seconds_bucket{le="`+le+`"}`]
+		if !ok || v < prev {
+			t.Errorf("bucket le=%s: %v %v (previous %v)", le, v, ok, prev)
+		}
+		prev = v
 	}
 	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total"} {
 		if _, ok := s.values[name]; !ok {
@@ -167,6 +207,60 @@ func TestMetricsCountTraffic(t *testing.T) {
 		if !strings.HasPrefix(name, "midge_") && !strings.HasPrefix(name, "go_") && !strings.HasPrefix(name, "process_") {
 			t.Errorf("unexpected metric family %s", name)
 		}
+	}
+}
+
+// wireSize is the size of p on the wire in version v.
+func wireSize(t *testing.T, p packet.Packet, v packet.Version) float64 {
+	t.Helper()
+	b, err := p.Append(nil, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return float64(len(b))
+}
+
+// TestMetricsQueuesAndStore scrapes the gauges of a persistent subscriber
+// that stops acknowledging, on the Pebble store: what is in flight and
+// queued, the store's size and commits, and the deliveries timed.
+func TestMetricsQueuesAndStore(t *testing.T) {
+	st, err := pebble.Open(t.TempDir(), pebble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	e := start(t, broker.Options{Store: st, MaxInflight: 2}, Options{})
+	stalled, _ := mqtttest.Connect(t, e.b.Addr, packet.V311, &packet.Connect{ClientID: "stalled"})
+	subscribe(t, stalled, "w/#", 1)
+	pub, _ := mqtttest.Connect(t, e.b.Addr, packet.V5, &packet.Connect{ClientID: "pub", CleanStart: true})
+	for i := range 5 {
+		pub.Send(&packet.Publish{Topic: "w/1", QoS: 1, PacketID: uint16(i + 1), Payload: []byte("m")})
+		pub.Expect(packet.TypePuback)
+	}
+	stalled.Expect(packet.TypePublish)
+	stalled.Expect(packet.TypePublish)
+
+	var s scrape
+	testbroker.Eventually(t, 5*time.Second, func() error {
+		s = e.scrape(t)
+		return s.expect(map[string]float64{
+			`midge_inflight_messages`:                2,
+			`midge_queued_messages`:                  3,
+			`midge_queue_depth_max`:                  3,
+			`midge_messages_received_total{qos="1"}`: 5,
+			`midge_messages_sent_total{qos="1"}`:     2,
+			// Only the two messages sent so far are timed.
+			`midge_delivery_latency_seconds_count`: 2,
+		})
+	})
+	if v := s.values["midge_store_size_bytes"]; v <= 0 {
+		t.Errorf("midge_store_size_bytes = %v", v)
+	}
+	if v := s.values["midge_store_commit_duration_seconds_count"]; v <= 0 {
+		t.Errorf("midge_store_commit_duration_seconds_count = %v", v)
+	}
+	if v := s.values["midge_store_commit_duration_seconds_sum"]; v <= 0 {
+		t.Errorf("midge_store_commit_duration_seconds_sum = %v", v)
 	}
 }
 

@@ -15,8 +15,11 @@ import (
 )
 
 // serveHTTP starts the HTTP server of metrics, health checks and the admin
-// API when c asks for one, and returns the function that stops it.
-func serveHTTP(c *config.Config, srv *broker.Server, m *web.Metrics, ready func() bool, logger *slog.Logger) (stop func(), err error) {
+// API when c asks for one, and returns the function that stops it. The
+// admin API reloads the configuration and changes the log level through
+// rl.
+func serveHTTP(c *config.Config, srv *broker.Server, m *web.Metrics, ready func() bool, rl *reloader,
+	logger *slog.Logger) (stop func(), err error) {
 	if c.HTTPListen == "" {
 		return func() {}, nil
 	}
@@ -30,7 +33,8 @@ func serveHTTP(c *config.Config, srv *broker.Server, m *web.Metrics, ready func(
 			log.Warn("the admin API listens beyond loopback without TLS", "address", c.HTTPListen)
 		}
 	}
-	h := web.New(srv, web.Options{Token: c.AdminToken, Logger: log, Version: version, Ready: ready, Metrics: m})
+	h := web.New(srv, web.Options{Token: c.AdminToken, Logger: log, Version: version, Ready: ready, Metrics: m,
+		LogLevel: rl.level, Reload: rl.reload})
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	done := make(chan struct{})

@@ -57,27 +57,62 @@ func TestE2EHTTP(t *testing.T) {
 	}
 }
 
-// TestE2EReloadConfig: SIGHUP applies a new log_level at once and names
-// the changed keys that need a restart.
+// TestE2EReloadConfig: SIGHUP applies a new log_level and new limits at
+// once, and refuses, naming it, a key that takes a restart; the admin API
+// shows the limits and reloads the file too.
 func TestE2EReloadConfig(t *testing.T) {
 	dir := t.TempDir()
-	addr := freeAddr(t)
+	addr, httpAddr := freeAddr(t), freeAddr(t)
 	cfg := filepath.Join(dir, "midge.toml")
-	write := func(level string, inflight int) {
-		os.WriteFile(cfg, fmt.Appendf(nil, "data_dir = %q\nlog_level = %q\nmax_inflight_messages = %d\n[[listener]]\naddress = %q\n",
-			filepath.Join(dir, "data"), level, inflight, addr), 0o600)
+	write := func(level string, inflight int, listen string) {
+		os.WriteFile(cfg, fmt.Appendf(nil, "data_dir = %q\nlog_level = %q\nmax_inflight_messages = %d\n"+
+			"http_listen = %q\nadmin_token = \"s3cret\"\n[[listener]]\naddress = %q\n",
+			filepath.Join(dir, "data"), level, inflight, httpAddr, listen), 0o600)
 	}
-	write("info", 32)
+	write("info", 32, addr)
 	p := startMidge(t, "serve", "--config", cfg)
 	dialMidge(t, p, addr).Close()
-	write("debug", 64)
+	client := &http.Client{Timeout: 10 * time.Second}
+	call := func(method, path string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, "http://"+httpAddr+path, nil)
+		req.Header.Set("Authorization", "Bearer s3cret")
+		var resp *http.Response
+		var err error
+		waitFor(t, func() bool { resp, err = client.Do(req); return err == nil })
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := call("GET", "/api/v1/limits"); code != 200 || !strings.Contains(body, `"max_inflight_messages":32`) {
+		t.Fatalf("GET /api/v1/limits: %d %s", code, body)
+	}
+
+	write("debug", 64, freeAddr(t))
 	p.cmd.Process.Signal(syscall.SIGHUP)
 	waitFor(t, func() bool {
 		s := p.stderr.String()
 		return strings.Contains(s, `msg="log level changed" from=info to=debug`) &&
-			strings.Contains(s, "restart midge to apply it\" key=max_inflight_messages")
+			strings.Contains(s, `msg="configuration key applied" key=max_inflight_messages from=32 to=64`) &&
+			strings.Contains(s, `cannot change while midge runs; restart midge to apply it" key=listener`)
 	})
-	// Debug lines now appear.
+	// Debug lines now appear, the broker runs with the new window, and it
+	// still listens where it started.
 	dialMidge(t, p, addr).Close()
 	waitFor(t, func() bool { return strings.Contains(p.stderr.String(), "level=DEBUG") })
+	if code, body := call("GET", "/api/v1/limits"); code != 200 ||
+		!strings.Contains(body, `"max_inflight_messages":64`) || !strings.Contains(body, `"log_level":"debug"`) {
+		t.Fatalf("GET /api/v1/limits after SIGHUP: %d %s", code, body)
+	}
+
+	// The API reloads the file the same way: the listener is still refused.
+	write("info", 64, freeAddr(t))
+	code, body := call("POST", "/api/v1/reload")
+	if code != 200 || body != `{"applied":["log_level"],"refused":["listener"]}`+"\n" {
+		t.Fatalf("POST /api/v1/reload: %d %s", code, body)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(t, 15); code != exitOK {
+		t.Fatalf("exit %d\n%s", code, p.stderr.String())
+	}
 }

@@ -133,10 +133,7 @@ func flagErrors(err error) error {
 
 // brokerOptions maps c onto the options of the broker. c is valid.
 func brokerOptions(c *config.Config, logger *slog.Logger) broker.Options {
-	queued := c.MaxQueuedMessages
-	if queued == 0 {
-		queued = -1 // the broker's "no queue"; its 0 means the default
-	}
+	limits := limitsOf(c)
 	durability, _ := broker.ParseDurability(c.Durability)
 	strategy, _ := broker.ParseSharedStrategy(c.SharedSubscriptionStrategy)
 	sysInterval := c.SysInterval.Duration
@@ -149,19 +146,20 @@ func brokerOptions(c *config.Config, logger *slog.Logger) broker.Options {
 	}
 	return broker.Options{
 		Logger:         logger,
-		MaxPacketSize:  int(c.MaxPacketSize),
-		MaxInflight:    c.MaxInflightMessages,
-		MaxQueued:      queued,
-		MaxConnections: c.MaxConnections,
+		MaxPacketSize:  limits.MaxPacketSize,
+		MaxInflight:    limits.MaxInflight,
+		MaxQueued:      limits.MaxQueued,
+		MaxConnections: limits.MaxConnections,
 		ConnectTimeout: c.ConnectTimeout.Duration,
-		WriteTimeout:   c.WriteTimeout.Duration,
-		MaxOutputBytes: int(c.MaxOutputBytes),
+		WriteTimeout:   limits.WriteTimeout,
+		MaxOutputBytes: limits.MaxOutputBytes,
+		MaxKeepAlive:   limits.MaxKeepAlive,
 		Durability:     durability,
 		SharedStrategy: strategy,
 		SysInterval:    sysInterval,
 		Version:        "midge " + version,
 		CommitInterval: interval,
-		MaxStoreBytes:  int64(c.MaxStoreSize),
+		MaxStoreBytes:  limits.MaxStoreBytes,
 	}
 }
 
@@ -206,27 +204,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// On SIGHUP the configuration is read again: what can change while the
-	// broker runs changes, the rest is reported as needing a restart.
-	reconfigure := func(logger *slog.Logger) {
-		if f.config == "" {
-			return
-		}
-		nc, err := f.loadConfig()
-		if err != nil {
-			logger.Error("configuration not reloaded", "err", err)
-			return
-		}
-		if nc.LogLevel != c.LogLevel {
-			setLevel(level, nc.LogLevel)
-			logger.Info("log level changed", "from", c.LogLevel, "to", nc.LogLevel)
-			c.LogLevel = nc.LogLevel
-		}
-		for _, key := range changedKeys(c, nc) {
-			logger.Warn("configuration key changed in the file; restart midge to apply it", "key", key)
-		}
-	}
-	if err := runBroker(ctx, c, logger, reconfigure); err != nil {
+	// On SIGHUP (or POST /api/v1/reload) the configuration is read again:
+	// what can change while the broker runs changes, the rest is refused
+	// as needing a restart.
+	rl := &reloader{flags: f, level: level, log: logger, started: c}
+	if err := runBroker(ctx, c, logger, rl); err != nil {
 		printErr(stderr, err)
 		return exitError
 	}
@@ -235,7 +217,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 
 // runBroker takes the data directory, starts the broker on the listeners of
 // c, and shuts it down when ctx is done or a listener fails.
-func runBroker(ctx context.Context, c *config.Config, logger *slog.Logger, reconfigure func(*slog.Logger)) error {
+func runBroker(ctx context.Context, c *config.Config, logger *slog.Logger, rl *reloader) error {
 	if err := os.MkdirAll(c.DataDir, 0o750); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
@@ -281,11 +263,13 @@ func runBroker(ctx context.Context, c *config.Config, logger *slog.Logger, recon
 		signal.Stop(hup)
 		close(hup)
 	}()
+	rl.attach(srv, func() {
+		reloadAuth()
+		reloadCerts(listeners, c.Listeners, logger)
+	})
 	go func() {
 		for range hup {
-			reconfigure(logger)
-			reloadAuth()
-			reloadCerts(listeners, c.Listeners, logger)
+			rl.reload()
 		}
 	}()
 
@@ -305,7 +289,7 @@ func runBroker(ctx context.Context, c *config.Config, logger *slog.Logger, recon
 		}()
 	}
 	var ready atomic.Bool
-	stopHTTP, err := serveHTTP(c, srv, metrics, ready.Load, logger)
+	stopHTTP, err := serveHTTP(c, srv, metrics, ready.Load, rl, logger)
 	if err != nil {
 		return errors.Join(err, shutdown(srv))
 	}
@@ -372,7 +356,7 @@ func shutdown(srv *broker.Server) error {
 }
 
 // changedKeys returns the keys whose values differ between a and b, other
-// than those SIGHUP applies while the broker runs (log_level; the contents
+// than those SIGHUP applies while the broker runs (isLiveKey; the contents
 // of the password, ACL, JWT key, CA and certificate files are re-read on
 // their own).
 func changedKeys(a, b *config.Config) []string {
@@ -380,7 +364,7 @@ func changedKeys(a, b *config.Config) []string {
 	var keys []string
 	for i := range va.NumField() {
 		key, _, _ := strings.Cut(va.Type().Field(i).Tag.Get("toml"), ",")
-		if key == "log_level" {
+		if isLiveKey(key) {
 			continue
 		}
 		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
