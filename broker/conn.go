@@ -71,6 +71,12 @@ type conn struct {
 	// progress, nil for none.
 	authMethod string
 	reauth     *reauthentication
+	// noProblemInfo is set when a 5.0 client asked for no Reason Strings
+	// and User Properties outside CONNACK and DISCONNECT [MQTT-3.1.2-29].
+	noProblemInfo bool
+	// pubRate and pubBytes hold the client to MaxPublishRate and
+	// MaxPublishBandwidth.
+	pubRate, pubBytes bucket
 
 	// attached is set once the connection holds its session; from then on
 	// version, info and sess may be read by other goroutines.
@@ -281,6 +287,7 @@ func (c *conn) finish(err error) {
 			reason = describeEnd(err)
 		}
 		c.log.Info("client disconnected", "reason", reason)
+		c.audit(auditDisconnect, slog.String("reason", reason))
 		c.srv.observe(event{kind: eventDisconnect, info: c.info, err: endErr(c.gracefulExit, err)})
 	} else if logDebug(c.log) {
 		c.log.Debug("connection closed before CONNECT completed", "err", err)

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/midgemq/midge/packet"
@@ -47,6 +48,19 @@ func (c *conn) connect() error {
 // refuse answers CONNECT with a failure reason code; the caller then closes
 // the connection [MQTT-3.2.2-5].
 func (c *conn) refuse(code packet.ReasonCode, why string) error {
+	c.audit(auditConnectRefused, slog.String("reason_code", code.String()), slog.String("reason", why))
+	return c.refuseQuietly(code, why)
+}
+
+// refuseAuth refuses a CONNECT whose authentication failed with err.
+func (c *conn) refuseAuth(code packet.ReasonCode, why string, err error) error {
+	c.audit(auditAuthFailure, slog.String("reason_code", code.String()), slog.String("reason", why),
+		slog.String("err", err.Error()))
+	return c.refuseQuietly(code, why)
+}
+
+// refuseQuietly refuses a CONNECT without an audit record.
+func (c *conn) refuseQuietly(code packet.ReasonCode, why string) error {
 	ack := packet.Connack{ReasonCode: code}
 	if c.version == packet.V5 {
 		ack.Properties.ReasonString = why // CONNACK may always carry one [MQTT-3.1.2-29]
@@ -62,6 +76,17 @@ func (c *conn) refuse(code packet.ReasonCode, why string) error {
 func (c *conn) accept(p *packet.Connect) error {
 	c.info = ClientInfo{ClientID: p.ClientID, Username: p.Username, Remote: c.nc.RemoteAddr(), Version: p.Version}
 	var connack packet.Connack
+	if p.Version == packet.V5 {
+		c.noProblemInfo = p.Properties.HasRequestProblemInformation && p.Properties.RequestProblemInformation == 0
+		n := len(p.Properties.UserProperties)
+		if p.Will != nil {
+			n = max(n, len(p.Will.Properties.UserProperties))
+		}
+		if re := c.srv.checkUserProperties(n); re != nil {
+			c.srv.drop(DropPropertyLimit, p.ClientID)
+			return c.refuse(re.Code, re.Msg)
+		}
+	}
 	if p.Version == packet.V5 && p.Properties.HasMaximumPacketSize {
 		c.maxOut = int(p.Properties.MaximumPacketSize) // for the CONNACK too
 	}
@@ -129,10 +154,13 @@ func (c *conn) accept(p *packet.Connect) error {
 			if errors.As(err, &re) {
 				code = re.Code
 			}
-			if c.srv.guard.failed(c.info.Remote, time.Now()) {
-				c.log.Warn("address banned after repeated authentication failures", "ban", c.srv.opts.AuthBanTime)
+			if code == packet.BadUserNameOrPassword || code == packet.NotAuthorized {
+				// Only refused credentials count towards a ban: clients
+				// retrying while an authentication backend is down
+				// (ServerUnavailable) are not guessing.
+				c.authFailed()
 			}
-			return c.refuse(code, "authentication failed")
+			return c.refuseAuth(code, "authentication failed", err)
 		}
 		c.srv.guard.succeeded(c.info.Remote)
 	}
@@ -140,6 +168,10 @@ func (c *conn) accept(p *packet.Connect) error {
 	if w := p.Will; w != nil {
 		if err := topic.ValidateName(w.Topic); err != nil {
 			return c.refuse(packet.TopicNameInvalid, "invalid will topic")
+		}
+		if re := c.srv.checkTopic(w.Topic, false); re != nil {
+			c.srv.drop(DropTopicLimit, c.info.ClientID)
+			return c.refuse(re.Code, "will "+re.Msg)
 		}
 		if !c.authorize(ActionPublish, w.Topic) {
 			return c.refuse(packet.NotAuthorized, "will topic not authorized")
@@ -195,6 +227,8 @@ func (c *conn) accept(p *packet.Connect) error {
 	c.sendConnack(&connack)
 	c.log.Info("client connected", "version", p.Version.String(), "username", c.info.Username,
 		"clean_start", p.CleanStart, "keep_alive", p.KeepAlive, "session_present", present)
+	c.audit(auditConnect, slog.String("protocol", p.Version.String()), slog.String("auth", c.authHow(identified)),
+		slog.Bool("clean_start", p.CleanStart), slog.Bool("session_present", present))
 	c.srv.observe(event{kind: eventConnect, info: c.info})
 	sess.resume()
 	return nil
@@ -234,7 +268,15 @@ func (c *conn) authorize(a Action, t string) bool {
 	if az == nil {
 		return true
 	}
-	return az.Authorize(context.Background(), &c.info, a, t)
+	if az.Authorize(context.Background(), &c.info, a, t) {
+		return true
+	}
+	action := a.String()
+	if c.sess == nil && a == ActionPublish {
+		action = "will" // asked while the CONNECT is decided
+	}
+	c.audit(auditDenied, slog.String("action", action), slog.String("topic", t))
+	return false
 }
 
 // willMessage is the message that w asks to publish.

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/midgemq/midge/packet"
@@ -63,10 +64,8 @@ func (c *conn) enhancedAuth(p *packet.Connect, connack *packet.Connack) error {
 			if errors.As(err, &re) && re.Code.IsError() {
 				code = re.Code
 			}
-			if c.srv.guard.failed(c.info.Remote, time.Now()) {
-				c.log.Warn("address banned after repeated authentication failures", "ban", c.srv.opts.AuthBanTime)
-			}
-			return c.refuse(code, "enhanced authentication failed") // [MQTT-4.12.0-4]
+			c.authFailed()
+			return c.refuseAuth(code, "enhanced authentication failed", err) // [MQTT-4.12.0-4]
 		}
 		if done {
 			c.authMethod = method
@@ -156,9 +155,9 @@ func (c *conn) handleAuth(h packet.FixedHeader, body []byte) error {
 		if errors.As(err, &re) && re.Code.IsError() {
 			code = re.Code
 		}
-		if c.srv.guard.failed(c.info.Remote, time.Now()) {
-			c.log.Warn("address banned after repeated authentication failures", "ban", c.srv.opts.AuthBanTime)
-		}
+		c.authFailed()
+		c.audit(auditAuthFailure, slog.String("reason_code", code.String()), slog.String("reason", "re-authentication failed"),
+			slog.String("err", err.Error()))
 		return &packet.ReasonError{Code: code, Msg: "re-authentication failed"}
 	}
 	reply := &packet.Auth{ReasonCode: packet.ContinueAuthentication}
@@ -167,6 +166,7 @@ func (c *conn) handleAuth(h packet.FixedHeader, body []byte) error {
 		c.srv.guard.succeeded(c.info.Remote)
 		reply.ReasonCode = packet.Success
 		c.log.Info("client re-authenticated", "method", c.authMethod)
+		c.audit(auditReauth, slog.String("method", c.authMethod))
 	}
 	reply.Properties.AuthenticationMethod, reply.Properties.AuthenticationData = c.authMethod, answer
 	c.send(reply)

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -106,5 +107,14 @@ func (g *authGuard) evictLocked(now time.Time) {
 			break
 		}
 		delete(g.entries, h)
+	}
+}
+
+// authFailed counts a failed authentication of this connection's address
+// and, when that gets the address banned, logs it and audits it.
+func (c *conn) authFailed() {
+	if c.srv.guard.failed(c.info.Remote, time.Now()) {
+		c.log.Warn("address banned after repeated authentication failures", "ban", c.srv.opts.AuthBanTime)
+		c.audit(auditBanned, slog.String("ban", c.srv.opts.AuthBanTime.String()))
 	}
 }

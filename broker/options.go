@@ -22,6 +22,12 @@ const (
 	DefaultCommitInterval = 2 * time.Millisecond
 	DefaultTopicAlias     = 64
 	DefaultSysInterval    = 10 * time.Second
+
+	DefaultMaxTopicLevels    = 128
+	DefaultMaxTopicLength    = 65535
+	DefaultMaxSubscriptions  = 10000
+	DefaultMaxUserProperties = 64
+	DefaultMaxConnectRate    = 200
 )
 
 // Options configure a Server. The zero value is valid: EnsureDefaults fills
@@ -135,6 +141,54 @@ type Options struct {
 	// commit. The default is 2ms.
 	CommitInterval time.Duration
 
+	// MaxTopicLevels bounds the levels of a topic name or filter (of a
+	// shared subscription, the filter after the group). A PUBLISH or will
+	// over it is refused as Topic Name invalid (0x90), a subscription as
+	// Topic Filter invalid (0x8F). The default is 128; a negative value
+	// means no limit.
+	MaxTopicLevels int
+
+	// MaxTopicLength bounds topic names and filters, in bytes, refused as
+	// MaxTopicLevels says. The default is 65535, the protocol's own bound.
+	MaxTopicLength int
+
+	// MaxSubscriptions bounds the subscriptions one session holds; a new
+	// one over it is refused with Quota exceeded (0x97; 0x80 before 5.0).
+	// The default is 10000; a negative value means no limit.
+	MaxSubscriptions int
+
+	// MaxUserProperties bounds the User Properties of a CONNECT, its will
+	// or a PUBLISH (5.0). A CONNECT over it is refused, a PUBLISH refused
+	// as Implementation specific error (0x83). The default is 64; a
+	// negative value means no limit.
+	MaxUserProperties int
+
+	// MaxConnectRate is how many connections per second one IP address may
+	// open, with bursts of twice that; further connections are closed at
+	// once and counted. Loopback addresses are not limited: they are local
+	// tools, or a local proxy that speaks for many clients (with the PROXY
+	// protocol the client's own address counts). The default is 200; a
+	// negative value means no limit.
+	MaxConnectRate float64
+
+	// MaxPublishRate is how many PUBLISH packets per second one client may
+	// send, with bursts of one second's worth. A faster client is slowed
+	// down, not dropped: the broker reads its packets no faster than the
+	// rate, and TCP holds the client back. Zero, the default, means no limit.
+	MaxPublishRate float64
+
+	// MaxPublishBandwidth is how many bytes of PUBLISH packets per second
+	// one client may send, enforced as MaxPublishRate is. Zero, the default,
+	// means no limit.
+	MaxPublishBandwidth float64
+
+	// Audit, when not nil, receives the audit log: one record per
+	// connect, refused connect, authentication failure, ban,
+	// re-authentication, authorization denial and disconnect, each with the
+	// client's id, user name and remote address (see audit.go). Records
+	// never hold passwords, tokens or authentication data.
+	Audit *slog.Logger
+
 	// Registry decides which connection may hold a client id. Nil means the
 	// single-node registry, which always agrees.
 	Registry SessionRegistry
@@ -196,6 +250,21 @@ func (o *Options) EnsureDefaults() {
 	if o.TopicAliasMaximum == 0 {
 		o.TopicAliasMaximum = DefaultTopicAlias
 	}
+	if o.MaxTopicLevels == 0 {
+		o.MaxTopicLevels = DefaultMaxTopicLevels
+	}
+	if o.MaxTopicLength == 0 {
+		o.MaxTopicLength = DefaultMaxTopicLength
+	}
+	if o.MaxSubscriptions == 0 {
+		o.MaxSubscriptions = DefaultMaxSubscriptions
+	}
+	if o.MaxUserProperties == 0 {
+		o.MaxUserProperties = DefaultMaxUserProperties
+	}
+	if o.MaxConnectRate == 0 {
+		o.MaxConnectRate = DefaultMaxConnectRate
+	}
 }
 
 // Validate reports the first field of o that holds an impossible value.
@@ -234,6 +303,15 @@ func (o *Options) Validate() error {
 	}
 	if o.CommitInterval < 0 || o.CommitInterval > time.Second {
 		errs = append(errs, fmt.Errorf("broker: CommitInterval %s out of range 0..1s", o.CommitInterval))
+	}
+	if o.MaxTopicLength > 65535 {
+		errs = append(errs, fmt.Errorf("broker: MaxTopicLength %d is over 65535", o.MaxTopicLength))
+	}
+	if o.MaxPublishRate < 0 {
+		errs = append(errs, fmt.Errorf("broker: MaxPublishRate %g is negative", o.MaxPublishRate))
+	}
+	if o.MaxPublishBandwidth < 0 {
+		errs = append(errs, fmt.Errorf("broker: MaxPublishBandwidth %g is negative", o.MaxPublishBandwidth))
 	}
 	for i, ob := range o.Observers {
 		if !isObserver(ob) {

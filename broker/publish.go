@@ -11,6 +11,7 @@ import (
 // handlePublish handles a PUBLISH from the client: it checks the topic and
 // the permission, routes the message, and acknowledges it as its QoS asks.
 func (c *conn) handlePublish(h packet.FixedHeader, body []byte) error {
+	c.throttle(1 + packet.SizeVarint(h.Remaining) + h.Remaining)
 	p := &c.pub
 	if err := p.Decode(h, body, c.version); err != nil {
 		return err
@@ -34,19 +35,26 @@ func (c *conn) handlePublish(h packet.FixedHeader, body []byte) error {
 		// [MQTT-3.3.2-2] A topic name must not contain wildcards.
 		return &packet.ReasonError{Code: packet.TopicNameInvalid, Msg: err.Error()}
 	}
+	if re := c.srv.checkTopic(p.Topic, false); re != nil {
+		c.srv.drop(DropTopicLimit, c.info.ClientID)
+		c.refusePublish(p, re)
+		return nil
+	}
+	if re := c.srv.checkUserProperties(len(p.Properties.UserProperties)); re != nil {
+		c.srv.drop(DropPropertyLimit, c.info.ClientID)
+		c.refusePublish(p, re)
+		return nil
+	}
 	if c.version == packet.V5 && p.Properties.HasPayloadFormatIndicator && p.Properties.PayloadFormatIndicator == 1 &&
 		!utf8.Valid(p.Payload) {
 		// A payload declared UTF-8 that is not: refused with Payload
 		// Format Invalid, as section 3.3.2.3.2 allows (in the acknowledgement, or by
 		// closing the connection for QoS 0, which has none).
-		switch p.QoS {
-		case 0:
-			return &packet.ReasonError{Code: packet.PayloadFormatInvalid, Msg: "payload is not UTF-8"}
-		case 1:
-			c.sendAck(packet.TypePuback, p.PacketID, packet.PayloadFormatInvalid)
-		case 2:
-			c.sendAck(packet.TypePubrec, p.PacketID, packet.PayloadFormatInvalid)
+		re := &packet.ReasonError{Code: packet.PayloadFormatInvalid, Msg: "payload is not UTF-8"}
+		if p.QoS == 0 {
+			return re
 		}
+		c.refusePublish(p, re)
 		return nil
 	}
 	c.srv.counters.received(p.QoS, h.Remaining+1+packet.SizeVarint(h.Remaining))
@@ -58,12 +66,7 @@ func (c *conn) handlePublish(h packet.FixedHeader, body []byte) error {
 		c.log.Info("publish denied", "topic", p.Topic)
 		// 3.1.1 has no way to refuse a PUBLISH: it is acknowledged and
 		// dropped. 5.0 says why in the acknowledgement.
-		switch p.QoS {
-		case 1:
-			c.sendAck(packet.TypePuback, p.PacketID, packet.NotAuthorized)
-		case 2:
-			c.sendAck(packet.TypePubrec, p.PacketID, packet.NotAuthorized)
-		}
+		c.refusePublish(p, &packet.ReasonError{Code: packet.NotAuthorized, Msg: "publish not authorized"})
 		return nil
 	}
 
@@ -71,15 +74,7 @@ func (c *conn) handlePublish(h packet.FixedHeader, body []byte) error {
 		// The store is over its limit: a QoS 1 or 2 message could not be
 		// kept for the sessions that need it.
 		c.srv.drop(DropStoreFull, c.info.ClientID)
-		code := packet.QuotaExceeded
-		if c.version != packet.V5 {
-			code = packet.Success // 3.1.1 acknowledgements carry no reason
-		}
-		if p.QoS == 1 {
-			c.sendAck(packet.TypePuback, p.PacketID, code)
-		} else {
-			c.sendAck(packet.TypePubrec, p.PacketID, code)
-		}
+		c.refusePublish(p, &packet.ReasonError{Code: packet.QuotaExceeded, Msg: "store full"})
 		return nil
 	}
 
@@ -196,4 +191,25 @@ func (c *conn) handleAck(h packet.FixedHeader, body []byte) error {
 		c.sess.pubcomp(a.PacketID)
 	}
 	return nil
+}
+
+// refusePublish answers a PUBLISH the broker will not route: a 5.0 client
+// learns why from the acknowledgement's reason code and Reason String; a
+// 3.1.1 client, which cannot be told, gets a plain acknowledgement. A QoS 0
+// message has no answer.
+func (c *conn) refusePublish(p *packet.Publish, re *packet.ReasonError) {
+	kind := packet.TypePuback
+	switch p.QoS {
+	case 0:
+		return
+	case 2:
+		kind = packet.TypePubrec
+	}
+	a := &packet.Ack{Kind: kind, PacketID: p.PacketID, ReasonCode: re.Code}
+	if c.version != packet.V5 {
+		a.ReasonCode = packet.Success
+	} else if !c.noProblemInfo {
+		a.Properties.ReasonString = re.Msg
+	}
+	c.send(a)
 }

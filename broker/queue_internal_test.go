@@ -25,7 +25,7 @@ func TestOfflineQueueHoldsNoMessages(t *testing.T) {
 	srv.sessions["away"] = sess
 	srv.mu.Unlock()
 	sub := topic.Subscription{ClientID: "away", Filter: "q", QoS: 1}
-	sess.subscribe(sub)
+	sess.subscribe(sub, 0)
 	srv.router.Subscribe(sub)
 
 	const n = 5000

@@ -23,7 +23,8 @@ type Server struct {
 	router   Router
 	persist  *persister
 	expiry   *expiry
-	guard    *authGuard // nil when bans are off
+	guard    *authGuard      // nil when bans are off
+	limiter  *connectLimiter // nil without a connection rate limit
 	sysStop  chan struct{}
 	bgSys    sync.WaitGroup
 	counters counters
@@ -66,6 +67,7 @@ func New(opts Options) (*Server, error) {
 	if opts.AuthFailureLimit > 0 {
 		s.guard = newAuthGuard(opts.AuthFailureLimit, opts.AuthBanTime)
 	}
+	s.limiter = newConnectLimiter(opts.MaxConnectRate)
 	s.lim.cur.Store(limitsOf(&opts))
 	s.persist = newPersister(opts.Store, opts.Durability, opts.CommitInterval, opts.MaxStoreBytes, opts.Logger)
 	s.router = newLocalRouter(s, s.persist)
@@ -158,6 +160,11 @@ func (s *Server) isClosing() bool {
 // accept registers nc and starts its goroutine, or closes it when the server
 // is at MaxConnections or shutting down.
 func (s *Server) accept(nc net.Conn) {
+	if !s.limiter.allow(nc.RemoteAddr(), time.Now()) {
+		nc.Close()
+		s.drop(DropConnectRate, "")
+		return
+	}
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()

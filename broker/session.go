@@ -72,6 +72,10 @@ type outbound struct {
 	// stored is set while the store holds the entry; hasRef while the entry
 	// holds a reference to the stored message body.
 	stored, hasRef bool
+	// deferred is set while the first send waits for the store entry:
+	// sendDeferred makes it, on whichever connection then holds the
+	// session, and resume leaves the message to it.
+	deferred bool
 	// shared is the $share/{group}/{filter} the message came through, if
 	// any: it goes to another member if this session ends first.
 	shared string
@@ -167,6 +171,7 @@ func (s *session) sendLocked(ob *outbound) {
 		// messages wait too, so that the session's messages keep their
 		// order.
 		if s.srv.persist.deferLocked(func(error) { s.sendDeferred(ob) }) {
+			ob.deferred = true
 			return
 		}
 	}
@@ -189,6 +194,7 @@ func (s *session) completeLocked(ob *outbound) {
 func (s *session) sendDeferred(ob *outbound) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	ob.deferred = false
 	if c := s.conn; c != nil && !ob.released && ob.msg != nil {
 		if i := s.findLocked(ob.packetID); i >= 0 && s.inflight[i] == ob {
 			if c.sendPublish(ob.msg, ob.qos, ob.retain, ob.packetID, false, ob.ids, ob.routed) {
@@ -332,6 +338,11 @@ func (s *session) resume() {
 	}
 	var tooLarge []*outbound
 	for _, ob := range s.inflight {
+		if ob.deferred {
+			// Never sent: sendDeferred sends it, once, without DUP
+			// [MQTT-3.3.1-3].
+			continue
+		}
 		if ob.released {
 			c.sendAck(packet.TypePubrel, ob.packetID, packet.Success)
 		} else if c.sendPublish(ob.msg, ob.qos, ob.retain, ob.packetID, true, ob.ids, 0) {
@@ -374,16 +385,20 @@ func (s *session) release(id uint16) bool {
 }
 
 // subscribe records sub and reports whether the client already had a
-// subscription to the same filter.
-func (s *session) subscribe(sub topic.Subscription) (existed bool) {
+// subscription to the same filter. A new filter over limit subscriptions
+// (limit > 0) is not recorded, and ok is false.
+func (s *session) subscribe(sub topic.Subscription, limit int) (existed, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_, existed = s.subs[sub.Filter]
+	if !existed && limit > 0 && len(s.subs) >= limit {
+		return false, false
+	}
 	s.subs[sub.Filter] = sub
 	if s.persistent {
 		s.srv.persist.putSessionLocked(s)
 	}
-	return existed
+	return existed, true
 }
 
 // beginWatch starts collecting the topics of live messages; endWatch stops.
@@ -450,11 +465,26 @@ func (s *session) setWill(w *Message) {
 // session is still there to hold it; the scheduler publishes it then, or
 // at the session's end if that comes first. It reports false when the
 // session is ending and the will must go now.
+//
+// A new connection may have taken the session between its old
+// connection's detach and this call: the client is back within the delay,
+// so w is dropped [MQTT-3.1.3-9] (and kept from the session's record, where
+// the new connection's own will, if any, has replaced it).
 func (s *session) delayWill(w *Message, delay uint32) bool {
 	s.mu.Lock()
-	if s.ending != nil || s.will != w || s.conn != nil {
+	if s.ending != nil {
 		s.mu.Unlock()
 		return false
+	}
+	if s.will != w || s.conn != nil {
+		if s.will == w {
+			s.will = nil
+			if s.persistent {
+				s.srv.persist.putSessionLocked(s)
+			}
+		}
+		s.mu.Unlock()
+		return true
 	}
 	s.willAt = time.Now().Add(time.Duration(delay) * time.Second)
 	if s.persistent {

@@ -42,6 +42,18 @@ const (
 	// DropBanned is a connection refused because its address failed
 	// authentication too often.
 	DropBanned
+	// DropConnectRate is a connection closed because its address opened
+	// more than MaxConnectRate connections per second.
+	DropConnectRate
+	// DropTopicLimit is a PUBLISH, will or subscription refused because its
+	// topic was over MaxTopicLength or MaxTopicLevels.
+	DropTopicLimit
+	// DropSubscriptionLimit is a subscription refused because its session
+	// held MaxSubscriptions already.
+	DropSubscriptionLimit
+	// DropPropertyLimit is a PUBLISH or CONNECT refused because it carried
+	// more than MaxUserProperties user properties.
+	DropPropertyLimit
 	numDropReasons
 )
 
@@ -56,6 +68,10 @@ var dropReasonNames = [numDropReasons]string{
 	DropExpired:           "expired",
 	DropTooLargeForClient: "too_large_for_client",
 	DropBanned:            "banned",
+	DropConnectRate:       "connect_rate",
+	DropTopicLimit:        "topic_limit",
+	DropSubscriptionLimit: "subscription_limit",
+	DropPropertyLimit:     "property_limit",
 }
 
 // String returns the reason's stable snake_case name, as used in logs and
@@ -105,6 +121,9 @@ type Stats struct {
 	// when Stats is called; -1 when it cannot tell (it is no store.Sizer,
 	// or it failed).
 	StoreBytes int64
+	// Throttled counts the times a client's reading was paused because it
+	// published faster than MaxPublishRate or MaxPublishBandwidth.
+	Throttled int64
 }
 
 // counters are the server's live figures. Each is updated without a lock.
@@ -125,6 +144,7 @@ type counters struct {
 	bytesIn      atomic.Int64
 	bytesOut     atomic.Int64
 	dropped      [numDropReasons]atomic.Int64
+	throttled    atomic.Int64
 }
 
 // drop counts one drop and logs it. So that a flood cannot flood the log,
@@ -149,6 +169,7 @@ func (s *Server) Stats() Stats {
 		Subscriptions:      int64(s.index.Len()),
 		Retained:           int64(s.retained.Len()),
 		Dropped:            make(map[string]int64, numDropReasons),
+		Throttled:          s.counters.throttled.Load(),
 	}
 	s.mu.Lock()
 	st.SessionsCurrent = int64(len(s.sessions))

@@ -36,6 +36,11 @@ func (c *conn) handleSubscribe(h packet.FixedHeader, body []byte) error {
 			ack.ReasonCodes[i] = packet.TopicFilterInvalid
 			continue
 		}
+		if re := c.srv.checkTopic(req.Filter, true); re != nil {
+			c.srv.drop(DropTopicLimit, c.info.ClientID)
+			ack.ReasonCodes[i] = re.Code
+			continue
+		}
 		filter, shared := req.Filter, false
 		if _, f, ok := topic.ParseShared(req.Filter); ok {
 			filter, shared = f, true
@@ -58,7 +63,12 @@ func (c *conn) handleSubscribe(h packet.FixedHeader, body []byte) error {
 			RetainHandling:    req.RetainHandling,
 			Identifier:        id,
 		}
-		existed := c.sess.subscribe(sub)
+		existed, ok := c.sess.subscribe(sub, c.srv.opts.MaxSubscriptions)
+		if !ok {
+			c.srv.drop(DropSubscriptionLimit, c.info.ClientID)
+			ack.ReasonCodes[i] = packet.QuotaExceeded
+			continue
+		}
 		added = append(added, addedSub{i, sub})
 		ack.ReasonCodes[i] = packet.ReasonCode(sub.QoS) // GrantedQoS0..2
 		// Retained messages go to a new subscription, not through a shared

@@ -43,6 +43,8 @@ func (c *conn) appendFittingLocked(p packet.Packet) bool {
 		pr = &p.Properties
 	case *packet.Unsuback:
 		pr = &p.Properties
+	case *packet.Ack:
+		pr = &p.Properties
 	}
 	if pr != nil && (pr.ReasonString != "" || len(pr.UserProperties) > 0) {
 		pr.ReasonString, pr.UserProperties = "", nil
