@@ -2,6 +2,9 @@
 # user, with its data in a volume.
 #   docker build -t midge .
 #   docker run -p 1883:1883 -v midge-data:/data midge
+# Without a configuration only clients on the container's own loopback get
+# in; mount a midge.toml that sets password_file or allow_anonymous = true
+# and add "--config /etc/midge.toml" to the docker run command line.
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./

@@ -65,12 +65,13 @@ type Config struct {
 	SysInterval Duration `toml:"sys_interval"`
 	// PasswordFile is a file of user:hash lines (Mosquitto's format, made
 	// with "midge passwd"); when set, clients must give a user name and
-	// password in it. The default is "", no authentication: every client
-	// is let in.
+	// password in it. The default is "", no password file.
 	PasswordFile string `toml:"password_file"`
-	// AllowAnonymous lets clients without a user name in when clients
-	// must authenticate (a password_file, [jwt] or [http_auth] is set).
-	// The default is false.
+	// AllowAnonymous lets clients without a user name in. When clients
+	// must authenticate (a password_file, [jwt] or [http_auth] is set), it
+	// admits those without one too; with none of these, false (the
+	// default) lets in only clients on loopback addresses and true every
+	// client.
 	AllowAnonymous bool `toml:"allow_anonymous"`
 	// ACLFile is a file of access rules in Mosquitto's ACL syntax; when
 	// set, what is not allowed by a rule is denied. The default is "", no

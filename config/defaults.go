@@ -66,12 +66,14 @@ admin_token = ""
 sys_interval = "10s"
 
 # File of user:hash lines (Mosquitto's format, managed with "midge passwd").
-# When set, clients must log in with a user name and password from it; "" means
-# no authentication, every client is let in. Reloaded on SIGHUP.
+# When set, clients must log in with a user name and password from it. Reloaded
+# on SIGHUP.
 password_file = ""
 
-# When clients must log in (password_file, [jwt] or [http_auth]), let clients
-# without a user name in too.
+# Let clients without a user name in. When clients must log in (password_file,
+# [jwt] or [http_auth]) it admits those without one too; with none of these,
+# false lets in only clients on this machine (loopback addresses) and true lets
+# in every client.
 allow_anonymous = false
 
 # File of access rules in Mosquitto's ACL syntax (user, topic, pattern lines).

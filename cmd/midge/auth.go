@@ -81,7 +81,14 @@ func setupAuth(c *config.Config, opts *broker.Options, logger *slog.Logger) (rel
 	}
 	switch len(chain) {
 	case 0:
-		logger.Warn("no password_file, [jwt] or [http_auth]: every client is let in")
+		if c.AllowAnonymous {
+			logger.Warn("no password_file, [jwt] or [http_auth], and allow_anonymous = true: every client is let in")
+		} else {
+			// Safe without configuration: local tools and a local proxy
+			// work, the network is kept out until an operator decides.
+			opts.Authenticator = auth.LoopbackOnly()
+			logger.Warn("no password_file, [jwt] or [http_auth]: only clients on this machine (loopback addresses) are let in; set allow_anonymous = true to let in every client")
+		}
 	case 1:
 		opts.Authenticator = chain[0]
 	default:

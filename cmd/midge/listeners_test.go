@@ -120,12 +120,13 @@ func TestE2ETransports(t *testing.T) {
 }
 
 // TestE2EProxyProtocol: behind a PROXY protocol listener the broker sees
-// the client address of the header.
+// the client address of the header (a remote one, which needs
+// allow_anonymous without other authentication).
 func TestE2EProxyProtocol(t *testing.T) {
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	cfg := filepath.Join(dir, "midge.toml")
-	os.WriteFile(cfg, fmt.Appendf(nil, "data_dir = %q\n[[listener]]\naddress = %q\nproxy_protocol = true\n",
+	os.WriteFile(cfg, fmt.Appendf(nil, "data_dir = %q\nallow_anonymous = true\n[[listener]]\naddress = %q\nproxy_protocol = true\n",
 		filepath.Join(dir, "data"), addr), 0o600)
 	p := startMidge(t, "serve", "--config", cfg)
 	c := dialMidge(t, p, addr)

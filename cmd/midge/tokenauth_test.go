@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -308,5 +309,36 @@ func TestSetupAuthAnonymous(t *testing.T) {
 				t.Error("no acl_file, no grants: publish refused")
 			}
 		})
+	}
+}
+
+// TestSetupAuthNothingConfigured: with no password_file, [jwt] or
+// [http_auth], allow_anonymous = false (the default) lets in only clients on
+// loopback addresses, and allow_anonymous = true every client.
+func TestSetupAuthNothingConfigured(t *testing.T) {
+	logger := slog.New(slog.DiscardHandler)
+	local := &net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 50000}
+	remote := &net.TCPAddr{IP: net.ParseIP("192.0.2.10"), Port: 50000}
+	for _, anonymous := range []bool{false, true} {
+		c := config.Defaults()
+		c.AllowAnonymous = anonymous
+		var opts broker.Options
+		_, stop, err := setupAuth(c, &opts, logger)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop()
+		authn := func(a net.Addr) error {
+			if opts.Authenticator == nil {
+				return nil // the broker lets every client in
+			}
+			return opts.Authenticator.Authenticate(context.Background(), &broker.ClientInfo{ClientID: "c", Remote: a}, nil)
+		}
+		if err := authn(local); err != nil {
+			t.Errorf("allow_anonymous=%v: loopback client refused: %v", anonymous, err)
+		}
+		if err := authn(remote); (err == nil) != anonymous {
+			t.Errorf("allow_anonymous=%v: remote client: err = %v", anonymous, err)
+		}
 	}
 }
