@@ -53,6 +53,52 @@ type Config struct {
 	// The default is 0s, no limit; it is whole seconds up to 65535s.
 	MaxKeepalive Duration `toml:"max_keepalive"`
 
+	// MaxTopicLevels bounds the levels of a topic name or filter. The
+	// default is 128; -1 means no limit and 0 is invalid.
+	MaxTopicLevels int `toml:"max_topic_levels"`
+
+	// MaxTopicLength bounds topic names and filters, in bytes. The default
+	// is 65535, the protocol's own bound; it must be 1 to 65535.
+	MaxTopicLength int `toml:"max_topic_length"`
+
+	// MaxSubscriptions bounds the subscriptions of one session. The default
+	// is 10000; -1 means no limit and 0 is invalid.
+	MaxSubscriptions int `toml:"max_subscriptions"`
+
+	// MaxUserProperties bounds the MQTT 5.0 User Properties of one CONNECT,
+	// will or PUBLISH. The default is 64; -1 means no limit and 0 is invalid.
+	MaxUserProperties int `toml:"max_user_properties"`
+
+	// MaxConnectRate is how many connections per second one IP address
+	// may open (bursts of twice that); loopback addresses are not limited.
+	// The default is 200; -1 means no limit and 0 is invalid.
+	MaxConnectRate int `toml:"max_connect_rate"`
+
+	// MaxPublishRate is how many PUBLISH packets per second one client may
+	// send; a faster client is read more slowly. The default is 0, no limit.
+	MaxPublishRate int `toml:"max_publish_rate"`
+
+	// MaxPublishBandwidth is how many bytes of PUBLISH packets per second
+	// one client may send, enforced as MaxPublishRate. The default is 0, no
+	// limit.
+	MaxPublishBandwidth Size `toml:"max_publish_bandwidth"`
+
+	// AuthFailureLimit is how many failed logins an address may have
+	// within AuthBanTime before it is banned for AuthBanTime. The default
+	// is 10; -1 turns bans off and 0 is invalid.
+	AuthFailureLimit int `toml:"auth_failure_limit"`
+
+	// AuthBanTime is the window of AuthFailureLimit and the length of a
+	// ban. The default is 1m; it must be positive.
+	AuthBanTime Duration `toml:"auth_ban_time"`
+
+	// AuditLog is the file that receives the audit log: one JSON object per
+	// connect, refused connect, authentication failure, ban, authorization
+	// denial and disconnect. It is opened for appending and opened again on
+	// SIGHUP (for log rotation). The default is "", no audit log; "-" means
+	// stderr.
+	AuditLog string `toml:"audit_log"`
+
 	// HTTPListen is the host:port of the HTTP server for Prometheus
 	// metrics (/metrics), health checks (/healthz, /readyz) and the admin
 	// API (/api/v1). The default is "", no HTTP server.
@@ -270,6 +316,13 @@ func Defaults() *Config {
 		ConnectTimeout:             Duration{10 * time.Second},
 		WriteTimeout:               Duration{30 * time.Second},
 		MaxOutputBytes:             4 << 20,
+		MaxTopicLevels:             128,
+		MaxTopicLength:             65535,
+		MaxSubscriptions:           10000,
+		MaxUserProperties:          64,
+		MaxConnectRate:             200,
+		AuthFailureLimit:           10,
+		AuthBanTime:                Duration{time.Minute},
 		Store:                      "pebble",
 		SysInterval:                Duration{10 * time.Second},
 		SharedSubscriptionStrategy: "round_robin",

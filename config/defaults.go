@@ -53,6 +53,44 @@ max_output_bytes = "4MiB"
 # a client that asks for more, or for none, is told this one. "0s" means no limit.
 max_keepalive = "0s"
 
+# Levels of a topic name or filter, beyond which a PUBLISH, will or subscription
+# is refused; -1 means no limit.
+max_topic_levels = 128
+
+# Bytes of a topic name or filter, beyond which it is refused (1 to 65535).
+max_topic_length = 65535
+
+# Subscriptions one session may hold; -1 means no limit.
+max_subscriptions = 10000
+
+# MQTT 5.0 User Properties one CONNECT, will or PUBLISH may carry; -1 means no limit.
+max_user_properties = 64
+
+# Connections per second one IP address may open, in bursts of twice that;
+# loopback addresses are not limited. -1 means no limit.
+max_connect_rate = 200
+
+# PUBLISH packets per second one client may send; a faster client is read more
+# slowly, so TCP holds it back and nothing is dropped. 0 means no limit.
+max_publish_rate = 0
+
+# Bytes of PUBLISH packets per second one client may send, enforced the same way;
+# 0 means no limit.
+max_publish_bandwidth = "0B"
+
+# Failed logins from one address within auth_ban_time before it is banned
+# (refused with "banned") for auth_ban_time; -1 turns bans off.
+auth_failure_limit = 10
+
+# How long an address stays banned, and the window its failures are counted in.
+auth_ban_time = "1m"
+
+# File that receives the audit log, one JSON object per connect, refused
+# connect, authentication failure, ban, authorization denial and disconnect
+# (never a password or token); opened again on SIGHUP for log rotation. "-"
+# means stderr; "" means no audit log.
+audit_log = ""
+
 # Address (host:port) of the HTTP server for Prometheus metrics (/metrics),
 # health checks (/healthz, /readyz) and the admin API (/api/v1, see
 # docs/openapi.yaml); "" means no HTTP server.

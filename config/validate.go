@@ -70,6 +70,30 @@ func (c *Config) Validate() error {
 	if d := c.MaxKeepalive.Duration; d < 0 || d > maxKeepalive || d%time.Second != 0 {
 		bad("max_keepalive", "%s is invalid: want whole seconds from 0s to %s", d, maxKeepalive)
 	}
+	for _, l := range []struct {
+		key string
+		v   int
+	}{
+		{"max_topic_levels", c.MaxTopicLevels}, {"max_subscriptions", c.MaxSubscriptions},
+		{"max_user_properties", c.MaxUserProperties}, {"max_connect_rate", c.MaxConnectRate},
+		{"auth_failure_limit", c.AuthFailureLimit},
+	} {
+		if l.v == 0 || l.v < -1 {
+			bad(l.key, "%d is invalid: want a positive number, or -1 for no limit", l.v)
+		}
+	}
+	if c.MaxTopicLength < 1 || c.MaxTopicLength > 65535 {
+		bad("max_topic_length", "%d out of range 1..65535", c.MaxTopicLength)
+	}
+	if c.MaxPublishRate < 0 {
+		bad("max_publish_rate", "%d is negative", c.MaxPublishRate)
+	}
+	if int64(c.MaxPublishBandwidth) < 0 {
+		bad("max_publish_bandwidth", "%s is negative", c.MaxPublishBandwidth)
+	}
+	if c.AuthBanTime.Duration <= 0 {
+		bad("auth_ban_time", "%s is not positive", c.AuthBanTime.Duration)
+	}
 	if c.HTTPListen != "" {
 		if _, _, err := net.SplitHostPort(c.HTTPListen); err != nil {
 			bad("http_listen", "want host:port: %w", err)

@@ -160,6 +160,16 @@ func brokerOptions(c *config.Config, logger *slog.Logger) broker.Options {
 		Version:        "midge " + version,
 		CommitInterval: interval,
 		MaxStoreBytes:  limits.MaxStoreBytes,
+
+		MaxTopicLevels:      c.MaxTopicLevels,
+		MaxTopicLength:      c.MaxTopicLength,
+		MaxSubscriptions:    c.MaxSubscriptions,
+		MaxUserProperties:   c.MaxUserProperties,
+		MaxConnectRate:      float64(c.MaxConnectRate),
+		MaxPublishRate:      float64(c.MaxPublishRate),
+		MaxPublishBandwidth: float64(c.MaxPublishBandwidth),
+		AuthFailureLimit:    c.AuthFailureLimit,
+		AuthBanTime:         c.AuthBanTime.Duration,
 	}
 }
 
@@ -238,6 +248,12 @@ func runBroker(ctx context.Context, c *config.Config, logger *slog.Logger, rl *r
 	}()
 	opts := brokerOptions(c, logger)
 	opts.Store = st
+	audit, err := openAudit(c.AuditLog, os.Stderr)
+	if err != nil {
+		return err
+	}
+	defer audit.Close()
+	opts.Audit = audit.Logger()
 	reloadAuth, stopAuth, err := setupAuth(c, &opts, logger)
 	if err != nil {
 		return err
@@ -264,6 +280,9 @@ func runBroker(ctx context.Context, c *config.Config, logger *slog.Logger, rl *r
 		close(hup)
 	}()
 	rl.attach(srv, func() {
+		if err := audit.Reopen(); err != nil {
+			logger.Error("audit log not reopened; writing on to the open file", "file", c.AuditLog, "err", err)
+		}
 		reloadAuth()
 		reloadCerts(listeners, c.Listeners, logger)
 	})
