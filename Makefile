@@ -16,13 +16,19 @@ test: deps
 	@# Every release platform must build (cross-compilation only; nothing foreign runs).
 	d=$$(mktemp -d) && $(MAKE) dist DISTDIR=$$d VERSION=test && rm -rf $$d
 
-## deps: install Debian's mosquitto and its clients, the reference peer of the interop tests.
+## deps: install Debian's mosquitto and its clients, the reference peer of the interop tests, and
+## Debian's chromium, the headless browser that runs MQTT.js against the WebSocket listener.
 deps:
 	@if ! command -v mosquitto_pub >/dev/null 2>&1 || ! command -v mosquitto_sub >/dev/null 2>&1 || \
 		! command -v mosquitto_passwd >/dev/null 2>&1; then \
 		echo "installing mosquitto and mosquitto-clients"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq mosquitto mosquitto-clients >/dev/null; \
+	fi
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "installing chromium"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	fi
 
 ## build: a static midge binary in bin/.
