@@ -86,6 +86,10 @@ type conn struct {
 	// stopReason is the reason logged when the server closed the connection.
 	stopReason atomic.Value // string
 
+	// wdeadline is the write deadline last set on nc; only the flush
+	// goroutine, of which there is one at a time, uses it.
+	wdeadline time.Time
+
 	// wmu guards the fields below it.
 	wmu      sync.Mutex
 	out      []byte
@@ -125,13 +129,14 @@ func (c *conn) run() error {
 	if err := c.connect(); err != nil {
 		return err
 	}
+	c.nc.SetReadDeadline(time.Time{})
 	for {
-		if c.keepAlive > 0 {
+		if c.keepAlive > 0 && !c.packetBuffered() {
 			// [MQTT-3.1.2-24] A client silent for one and a half keep-alive
-			// periods is disconnected.
+			// periods is disconnected. The deadline matters only to a read
+			// that waits on the socket: while a whole packet is buffered
+			// already, the clock and the timer are left alone.
 			c.nc.SetReadDeadline(time.Now().Add(c.keepAlive * 3 / 2))
-		} else {
-			c.nc.SetReadDeadline(time.Time{})
 		}
 		if c.stopping.Load() {
 			return errStopped
@@ -144,6 +149,25 @@ func (c *conn) run() error {
 			return err
 		}
 	}
+}
+
+// packetBuffered reports whether the read buffer holds a whole packet, so
+// that reading it will not touch the socket.
+func (c *conn) packetBuffered() bool {
+	n := c.br.Buffered()
+	if n < 2 {
+		return false
+	}
+	b, _ := c.br.Peek(min(n, 5))
+	remaining, mult := 0, 1
+	for i := 1; i < len(b); i++ {
+		remaining += int(b[i]&0x7f) * mult
+		if b[i]&0x80 == 0 {
+			return n >= i+1+remaining
+		}
+		mult <<= 7
+	}
+	return false
 }
 
 // errStopped ends serve when the server closed the connection.

@@ -66,7 +66,12 @@ func (c *conn) sendLast(p packet.Packet) {
 	if c.closed {
 		return
 	}
-	c.appendFittingLocked(p)
+	if !c.holding {
+		c.appendFittingLocked(p)
+	}
+	// While holding, the session is attached but the CONNACK is not out:
+	// no DISCONNECT may come before it [MQTT-3.14.0-1], so a takeover or
+	// shutdown in that window closes the connection without one.
 	c.closed = true
 	c.kickLocked()
 }
@@ -235,13 +240,22 @@ func (c *conn) flush() {
 		}
 		buf := c.out
 		c.out, c.spare = c.spare[:0], nil
-		deadline := time.Now().Add(c.srv.limits().WriteTimeout)
+		now := time.Now()
+		wt := c.srv.limits().WriteTimeout
+		deadline := now.Add(wt)
 		if !c.closeBy.IsZero() && c.closeBy.Before(deadline) {
 			deadline = c.closeBy
 		}
 		c.wmu.Unlock()
 
-		c.nc.SetWriteDeadline(deadline)
+		// Moving the deadline costs more than the clock: it is moved only
+		// when less than three quarters of WriteTimeout are left, or to
+		// bring it closer, so a write may block between 0.75 and 1 times
+		// WriteTimeout before the connection counts as dead.
+		if deadline.Before(c.wdeadline) || c.wdeadline.Sub(now) < wt*3/4 {
+			c.nc.SetWriteDeadline(deadline)
+			c.wdeadline = deadline
+		}
 		n, err := c.nc.Write(buf)
 		c.srv.counters.bytesOut.Add(int64(n))
 

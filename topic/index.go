@@ -16,13 +16,59 @@ type Index struct {
 // node is one level of the filter trie. Subscriptions and shared groups whose
 // filter ends at this level hang off it.
 type node struct {
-	children map[string]*node
-	subs     map[string]*Subscription // by client id
-	groups   map[string]*Group        // by share name
+	// children are the literal next levels; plus and hash the wildcard
+	// ones, kept apart so that matching needs no lookup to find them.
+	children   map[string]*node
+	plus, hash *node
+	subs       map[string]*Subscription // by client id
+	groups     map[string]*Group        // by share name
 }
 
 func (n *node) empty() bool {
-	return len(n.children) == 0 && len(n.subs) == 0 && len(n.groups) == 0
+	return len(n.children) == 0 && n.plus == nil && n.hash == nil && len(n.subs) == 0 && len(n.groups) == 0
+}
+
+// child returns the next level named level, nil if there is none.
+func (n *node) child(level string) *node {
+	switch level {
+	case "+":
+		return n.plus
+	case "#":
+		return n.hash
+	}
+	return n.children[level]
+}
+
+// addChild returns the next level named level, adding it if needed.
+func (n *node) addChild(level string) *node {
+	if c := n.child(level); c != nil {
+		return c
+	}
+	c := &node{}
+	switch level {
+	case "+":
+		n.plus = c
+	case "#":
+		n.hash = c
+	default:
+		if n.children == nil {
+			n.children = make(map[string]*node)
+		}
+		n.children[level] = c
+	}
+	return c
+}
+
+// removeChild removes the next level named level.
+func (n *node) removeChild(level string) {
+	switch level {
+	case "+":
+		n.plus = nil
+	case "#":
+		n.hash = nil
+	default:
+		delete(n.children, level)
+	}
 }
 
 // NewIndex returns an empty index.
@@ -52,15 +98,7 @@ func (x *Index) Add(sub Subscription) (replaced, first bool) {
 	defer x.mu.Unlock()
 	n := x.root
 	for level := range strings.SplitSeq(filter, "/") {
-		child := n.children[level]
-		if child == nil {
-			if n.children == nil {
-				n.children = make(map[string]*node)
-			}
-			child = &node{}
-			n.children[level] = child
-		}
-		n = child
+		n = n.addChild(level)
 	}
 	if shared {
 		g := n.groups[group]
@@ -116,7 +154,7 @@ func (x *Index) Remove(clientID, filter string) (removed, last bool) {
 	for level := range strings.SplitSeq(f, "/") {
 		path = append(path, n)
 		levels = append(levels, level)
-		n = n.children[level]
+		n = n.child(level)
 		if n == nil {
 			return false, false
 		}
@@ -153,7 +191,7 @@ func (x *Index) Remove(clientID, filter string) (removed, last bool) {
 	x.count--
 	// Prune the levels that hold nothing any more.
 	for i := len(path) - 1; i >= 0 && n.empty(); i-- {
-		delete(path[i].children, levels[i])
+		path[i].removeChild(levels[i])
 		n = path[i]
 	}
 	return true, last
@@ -166,7 +204,7 @@ func (x *Index) Group(name, filter string) *Group {
 	defer x.mu.RUnlock()
 	n := x.root
 	for level := range strings.SplitSeq(filter, "/") {
-		if n = n.children[level]; n == nil {
+		if n = n.child(level); n == nil {
 			return nil
 		}
 	}
@@ -184,6 +222,9 @@ type Result struct {
 	Groups []*Group
 
 	seen map[string]int
+	// nodes counts the filters whose subscriptions are in Subs: a client
+	// appears once per filter, so with one filter there is nothing to merge.
+	nodes int
 }
 
 // Reset empties r and keeps its memory.
@@ -192,6 +233,7 @@ func (r *Result) Reset() {
 	r.Subs = r.Subs[:0]
 	clear(r.Groups)
 	r.Groups = r.Groups[:0]
+	r.nodes = 0
 }
 
 // Match puts into res every subscription and group whose filter matches the
@@ -209,7 +251,7 @@ func (n *node) match(name string, pos int, top, dollar bool, res *Result) {
 	if pos > len(name) {
 		n.collect(res)
 		// "a/#" also matches "a" [MQTT-4.7.1-2].
-		if c := n.children["#"]; c != nil {
+		if c := n.hash; c != nil {
 			c.collect(res)
 		}
 		return
@@ -221,19 +263,24 @@ func (n *node) match(name string, pos int, top, dollar bool, res *Result) {
 		end += pos
 	}
 	if !top || !dollar { // [MQTT-4.7.2-1]
-		if c := n.children["#"]; c != nil {
+		if c := n.hash; c != nil {
 			c.collect(res)
 		}
-		if c := n.children["+"]; c != nil {
+		if c := n.plus; c != nil {
 			c.match(name, end+1, false, dollar, res)
 		}
 	}
-	if c := n.children[name[pos:end]]; c != nil {
-		c.match(name, end+1, false, dollar, res)
+	if len(n.children) > 0 {
+		if c := n.children[name[pos:end]]; c != nil {
+			c.match(name, end+1, false, dollar, res)
+		}
 	}
 }
 
 func (n *node) collect(res *Result) {
+	if len(n.subs) > 0 {
+		res.nodes++
+	}
 	for _, s := range n.subs {
 		res.Subs = append(res.Subs, s)
 	}
@@ -247,7 +294,7 @@ func (n *node) collect(res *Result) {
 // overlap gets one delivery at the highest QoS of its subscriptions
 // [MQTT-3.3.4-2], with the identifiers of all of them [MQTT-3.3.4-3].
 func (r *Result) Deliveries(publisher string, dst []Delivery) []Delivery {
-	merge := len(r.Subs) > 1
+	merge := r.nodes > 1
 	if merge {
 		if r.seen == nil {
 			r.seen = make(map[string]int)

@@ -272,6 +272,11 @@ func TestIndexConcurrent(t *testing.T) {
 		for _, ch := range n.children {
 			c += count(ch)
 		}
+		for _, ch := range []*node{n.plus, n.hash} {
+			if ch != nil {
+				c += count(ch)
+			}
+		}
 		return c
 	}
 	if got := count(x.root); got != x.Len() {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"reflect"
 	"strings"
 	"sync/atomic"
@@ -44,7 +45,9 @@ type serveFlags struct {
 	dataDir   string
 	logLevel  string
 	logFormat string
-	set       map[string]bool
+	// cpuProfile is a file for a CPU profile of the whole run (pprof).
+	cpuProfile string
+	set        map[string]bool
 }
 
 // flagOfKey maps the configuration keys that flags set to the flags.
@@ -69,6 +72,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.StringVar(&f.dataDir, "data", "", "keep state in `DIR` (data_dir)")
 	fs.StringVar(&f.logLevel, "log-level", "", "log at `LEVEL`: debug, info, warn or error (log_level)")
 	fs.StringVar(&f.logFormat, "log-format", "", "write logs in `FORMAT`: text or json (log_format)")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to `FILE`, for \"go tool pprof\"")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -211,6 +215,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	if err != nil {
 		printErr(stderr, err)
 		return exitError
+	}
+	if f.cpuProfile != "" {
+		stopProfile, err := startCPUProfile(f.cpuProfile)
+		if err != nil {
+			printErr(stderr, err)
+			return exitError
+		}
+		defer stopProfile()
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -391,4 +403,20 @@ func changedKeys(a, b *config.Config) []string {
 		}
 	}
 	return keys
+}
+
+// startCPUProfile starts writing a CPU profile to path; stop ends it.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
