@@ -824,8 +824,24 @@ func TestConformanceNothingAfterDisconnect(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			id := "nd-" + tc.name
 			c, _ := mqtttest.Connect(t, b.Addr, packet.V5, &packet.Connect{ClientID: id})
-			subscribeOK(t, c, 1, packet.Subscription{Filter: "nd/flood"})
-			c.Expect(packet.TypePublish) // the stream reaches the client
+			c.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "nd/flood"}}})
+			// Wait for the SUBACK and for the stream to reach the client;
+			// messages may come before the SUBACK.
+			var acked, streaming bool
+			for !acked || !streaming {
+				p, err := c.Read(mqtttest.DefaultTimeout)
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch p.Type() {
+				case packet.TypeSuback:
+					acked = true
+				case packet.TypePublish:
+					streaming = true
+				default:
+					t.Fatalf("got %s %+v", p.Type(), p)
+				}
+			}
 			tc.act(t, id, c)
 			lastIsDisconnect(t, c.ExpectClosed(5*time.Second), tc.code)
 		})
