@@ -63,7 +63,7 @@ type conn struct {
 
 	// Used only by serve.
 	scratch []byte
-	pub     packet.Publish
+	pub     *packet.Publish // reused for every PUBLISH read
 	// gracefulExit is set when the client sent DISCONNECT (no will).
 	gracefulExit bool
 	// authMethod is the enhanced authentication method the client logged

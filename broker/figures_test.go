@@ -96,6 +96,14 @@ func TestStatsByQoS(t *testing.T) {
 	// A retained message sent to a new subscription is a delivery, but
 	// not one whose latency means anything: it is not timed.
 	pub.Send(&packet.Publish{Topic: "keep", Retain: true, Payload: []byte("r")})
+	// Subscribe once the message is retained, so that it cannot reach the
+	// new subscription live.
+	testbroker.Eventually(t, 2*time.Second, func() error {
+		if n := b.Stats().Retained; n != 1 {
+			return fmt.Errorf("%d retained messages", n)
+		}
+		return nil
+	})
 	late, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "late", CleanStart: true})
 	late.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "keep"}}})
 	late.Expect(packet.TypeSuback)

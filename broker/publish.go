@@ -12,7 +12,12 @@ import (
 // the permission, routes the message, and acknowledges it as its QoS asks.
 func (c *conn) handlePublish(h packet.FixedHeader, body []byte) error {
 	c.throttle(1 + packet.SizeVarint(h.Remaining) + h.Remaining)
-	p := &c.pub
+	if c.pub == nil {
+		// Made on the first PUBLISH: a client that only subscribes never
+		// pays for it.
+		c.pub = new(packet.Publish)
+	}
+	p := c.pub
 	if err := p.Decode(h, body, c.version); err != nil {
 		return err
 	}

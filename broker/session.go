@@ -113,8 +113,16 @@ func (s *session) deliver(msg *Message, d Delivery) Outcome {
 func (s *session) deliverLocked(msg *Message, d Delivery, qos byte, retain bool) (Outcome, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.watch != nil && !d.Retained {
-		s.watch[msg.Topic] = struct{}{}
+	if s.watch != nil {
+		if !d.Retained {
+			s.watch[msg.Topic] = struct{}{}
+		} else if _, live := s.watch[msg.Topic]; live {
+			// A live message of the topic came during the watch: it is
+			// newer than this retained one, which is not sent. Checked
+			// under the same lock as the sending, so that no live
+			// message slips in between.
+			return Refused, false
+		}
 	}
 	c := s.conn
 	if qos == 0 {
@@ -412,14 +420,6 @@ func (s *session) endWatch() {
 	s.mu.Lock()
 	s.watch = nil
 	s.mu.Unlock()
-}
-
-// sawLive reports whether a live message of topic came during the watch.
-func (s *session) sawLive(topic string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.watch[topic]
-	return ok
 }
 
 // holds reports whether the session, not ending, has exactly sub.

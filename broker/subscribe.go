@@ -107,9 +107,9 @@ func (c *conn) handleSubscribe(h packet.FixedHeader, body []byte) error {
 				d.Identifiers = []uint32{r.sub.Identifier}
 			}
 			c.srv.router.Retained(r.filter, func(m *Message) bool {
-				if !c.sess.sawLive(m.Topic) {
-					c.sess.deliver(m, d)
-				}
+				// Not sent if a live message of its topic came first (see
+				// session.deliverLocked).
+				c.sess.deliver(m, d)
 				return true
 			})
 		}
