@@ -31,10 +31,11 @@ const (
 // handles its packets; output is appended to out and written by a flush
 // goroutine that runs only while out is not empty.
 type conn struct {
-	srv  *Server
-	nc   net.Conn
-	br   *bufio.Reader
-	log  *slog.Logger
+	srv *Server
+	nc  net.Conn
+	br  *bufio.Reader
+	// logp is the connection's logger, made on first use (see logger).
+	logp atomic.Pointer[slog.Logger]
 	done chan struct{} // closed when serve has returned and the session is let go
 
 	// Set by serve while handling CONNECT, read-only afterwards (other
@@ -111,7 +112,6 @@ func newConn(s *Server, nc net.Conn) *conn {
 	return &conn{
 		srv:  s,
 		nc:   nc,
-		log:  s.log.With("remote", nc.RemoteAddr().String()),
 		done: make(chan struct{}),
 	}
 }
@@ -310,11 +310,11 @@ func (c *conn) finish(err error) {
 		} else if !c.gracefulExit {
 			reason = describeEnd(err)
 		}
-		c.log.Info("client disconnected", "reason", reason)
+		c.logger().Info("client disconnected", "reason", reason)
 		c.audit(auditDisconnect, slog.String("reason", reason))
 		c.srv.observe(event{kind: eventDisconnect, info: c.info, err: endErr(c.gracefulExit, err)})
-	} else if logDebug(c.log) {
-		c.log.Debug("connection closed before CONNECT completed", "err", err)
+	} else if logDebug(c.srv.log) {
+		c.logger().Debug("connection closed before CONNECT completed", "err", err)
 	}
 	close(c.done)
 }
@@ -371,4 +371,21 @@ func (c *conn) serverClose() {
 		c.sendLast(&packet.Disconnect{ReasonCode: packet.ServerShuttingDown})
 	}
 	c.stop("server shutting down")
+}
+
+// logger returns the connection's logger, which names its remote address
+// and, once the CONNECT is accepted, its client id. It is made on first use
+// and kept: most connections log nothing between their connect and
+// disconnect lines, and an idle connection then holds no logger of its own.
+func (c *conn) logger() *slog.Logger {
+	if l := c.logp.Load(); l != nil {
+		return l
+	}
+	args := []any{"remote", c.nc.RemoteAddr().String()}
+	if c.attached.Load() || c.info.ClientID != "" {
+		args = append(args, "client_id", c.info.ClientID)
+	}
+	l := c.srv.log.With(args...)
+	c.logp.CompareAndSwap(nil, l)
+	return c.logp.Load()
 }

@@ -66,7 +66,7 @@ func (c *conn) refuseQuietly(code packet.ReasonCode, why string) error {
 		ack.Properties.ReasonString = why // CONNACK may always carry one [MQTT-3.1.2-29]
 	}
 	c.send(&ack)
-	c.log.Info("connection refused", "client_id", c.info.ClientID, "username", c.info.Username,
+	c.logger().Info("connection refused", "client_id", c.info.ClientID, "username", c.info.Username,
 		"reason_code", code.String(), "reason", why)
 	return &packet.ReasonError{Code: code, Msg: why}
 }
@@ -118,7 +118,7 @@ func (c *conn) accept(p *packet.Connect) error {
 			connack.Properties.AssignedClientIdentifier = c.info.ClientID // [MQTT-3.2.2-16]
 		}
 	}
-	c.log = c.log.With("client_id", c.info.ClientID)
+	c.logp.Store(nil) // made again, with the client id
 
 	identified := false
 	if ic, ok := c.nc.(IdentifiedConn); ok {
@@ -128,7 +128,7 @@ func (c *conn) accept(p *packet.Connect) error {
 	}
 	if identified {
 		// The transport vouches for the client (a verified certificate).
-		c.log.Info("client identified by its transport", "username", c.info.Username)
+		c.logger().Info("client identified by its transport", "username", c.info.Username)
 	} else if p.Version == packet.V5 && p.Properties.AuthenticationMethod != "" {
 		// Enhanced authentication stands in for the Authenticator.
 		if c.srv.guard.banned(c.info.Remote, time.Now()) {
@@ -186,7 +186,7 @@ func (c *conn) accept(p *packet.Connect) error {
 	err := c.srv.opts.Registry.Claim(ctx, c.info.ClientID)
 	cancel()
 	if err != nil {
-		c.log.Warn("client id claim failed", "err", err)
+		c.logger().Warn("client id claim failed", "err", err)
 		return c.refuse(packet.ServerUnavailable, "client id claim failed")
 	}
 	c.window = c.srv.limits().MaxInflight
@@ -225,7 +225,10 @@ func (c *conn) accept(p *packet.Connect) error {
 	// existing session is resumed.
 	connack.SessionPresent = present
 	c.sendConnack(&connack)
-	c.log.Info("client connected", "version", p.Version.String(), "username", c.info.Username,
+	// Logged without the connection's own logger, which it would make and
+	// keep for the life of the connection.
+	c.srv.log.Info("client connected", "remote", c.nc.RemoteAddr().String(), "client_id", c.info.ClientID,
+		"version", p.Version.String(), "username", c.info.Username,
 		"clean_start", p.CleanStart, "keep_alive", p.KeepAlive, "session_present", present)
 	c.audit(auditConnect, slog.String("protocol", p.Version.String()), slog.String("auth", c.authHow(identified)),
 		slog.Bool("clean_start", p.CleanStart), slog.Bool("session_present", present))

@@ -165,7 +165,7 @@ func (c *conn) handleAuth(h packet.FixedHeader, body []byte) error {
 		c.endReauth()
 		c.srv.guard.succeeded(c.info.Remote)
 		reply.ReasonCode = packet.Success
-		c.log.Info("client re-authenticated", "method", c.authMethod)
+		c.logger().Info("client re-authenticated", "method", c.authMethod)
 		c.audit(auditReauth, slog.String("method", c.authMethod))
 	}
 	reply.Properties.AuthenticationMethod, reply.Properties.AuthenticationData = c.authMethod, answer

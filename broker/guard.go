@@ -114,7 +114,7 @@ func (g *authGuard) evictLocked(now time.Time) {
 // and, when that gets the address banned, logs it and audits it.
 func (c *conn) authFailed() {
 	if c.srv.guard.failed(c.info.Remote, time.Now()) {
-		c.log.Warn("address banned after repeated authentication failures", "ban", c.srv.opts.AuthBanTime)
+		c.logger().Warn("address banned after repeated authentication failures", "ban", c.srv.opts.AuthBanTime)
 		c.audit(auditBanned, slog.String("ban", c.srv.opts.AuthBanTime.String()))
 	}
 }

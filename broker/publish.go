@@ -63,12 +63,12 @@ func (c *conn) handlePublish(h packet.FixedHeader, body []byte) error {
 		return nil
 	}
 	c.srv.counters.received(p.QoS, h.Remaining+1+packet.SizeVarint(h.Remaining))
-	if logDebug(c.log) {
-		c.log.Debug("publish received", "topic", p.Topic, "qos", p.QoS, "retain", p.Retain, "packet_id", p.PacketID)
+	if logDebug(c.srv.log) {
+		c.logger().Debug("publish received", "topic", p.Topic, "qos", p.QoS, "retain", p.Retain, "packet_id", p.PacketID)
 	}
 
 	if !c.authorize(ActionPublish, p.Topic) {
-		c.log.Info("publish denied", "topic", p.Topic)
+		c.logger().Info("publish denied", "topic", p.Topic)
 		// 3.1.1 has no way to refuse a PUBLISH: it is acknowledged and
 		// dropped. 5.0 says why in the acknowledgement.
 		c.refusePublish(p, &packet.ReasonError{Code: packet.NotAuthorized, Msg: "publish not authorized"})

@@ -50,7 +50,7 @@ func (c *conn) handleSubscribe(h packet.FixedHeader, body []byte) error {
 			return &packet.ReasonError{Code: packet.ProtocolError, Msg: "no local on a shared subscription"}
 		}
 		if !c.authorize(ActionSubscribe, req.Filter) {
-			c.log.Info("subscribe denied", "filter", req.Filter)
+			c.logger().Info("subscribe denied", "filter", req.Filter)
 			ack.ReasonCodes[i] = packet.NotAuthorized
 			continue
 		}
@@ -77,8 +77,8 @@ func (c *conn) handleSubscribe(h packet.FixedHeader, body []byte) error {
 		if !shared && (req.RetainHandling == 0 || (req.RetainHandling == 1 && !existed)) {
 			sendRetained = append(sendRetained, retainedFor{filter: filter, sub: sub})
 		}
-		if logDebug(c.log) {
-			c.log.Debug("subscribed", "filter", req.Filter, "qos", sub.QoS)
+		if logDebug(c.srv.log) {
+			c.logger().Debug("subscribed", "filter", req.Filter, "qos", sub.QoS)
 		}
 	}
 	// Once the session's record with the subscriptions is durable, so that
@@ -96,7 +96,7 @@ func (c *conn) handleSubscribe(h packet.FixedHeader, body []byte) error {
 				continue // unsubscribed, replaced or ended meanwhile
 			}
 			if err := c.srv.router.Subscribe(a.sub); err != nil {
-				c.log.Error("subscribe failed", "filter", a.sub.Filter, "err", err)
+				c.logger().Error("subscribe failed", "filter", a.sub.Filter, "err", err)
 				ack.ReasonCodes[a.i] = packet.UnspecifiedError
 			}
 		}
@@ -142,7 +142,7 @@ func (c *conn) handleUnsubscribe(h packet.FixedHeader, body []byte) error {
 				continue // nothing to remove, or subscribed again meanwhile
 			}
 			if _, err := c.srv.router.Unsubscribe(c.info.ClientID, f); err != nil {
-				c.log.Error("unsubscribe failed", "filter", f, "err", err)
+				c.logger().Error("unsubscribe failed", "filter", f, "err", err)
 				ack.ReasonCodes[i] = packet.UnspecifiedError
 			}
 		}

@@ -26,7 +26,7 @@ func (c *conn) send(p packet.Packet) {
 func (c *conn) appendFittingLocked(p packet.Packet) bool {
 	out, err := p.Append(c.out, c.version)
 	if err != nil {
-		c.log.Error("cannot encode packet", "type", p.Type().String(), "err", err)
+		c.logger().Error("cannot encode packet", "type", p.Type().String(), "err", err)
 		return false
 	}
 	if c.maxOut == 0 || len(out)-len(c.out) <= c.maxOut {
@@ -53,7 +53,7 @@ func (c *conn) appendFittingLocked(p packet.Packet) bool {
 			return true
 		}
 	}
-	c.log.Warn("packet larger than the client's Maximum Packet Size not sent", "type", p.Type().String(), "max", c.maxOut)
+	c.logger().Warn("packet larger than the client's Maximum Packet Size not sent", "type", p.Type().String(), "max", c.maxOut)
 	return false
 }
 
@@ -102,7 +102,7 @@ func (c *conn) sendAck(kind packet.Type, id uint16, code packet.ReasonCode) {
 	}
 	out, err := a.Append(c.out, c.version)
 	if err != nil {
-		c.log.Error("cannot encode packet", "type", kind.String(), "err", err)
+		c.logger().Error("cannot encode packet", "type", kind.String(), "err", err)
 		return
 	}
 	c.out = out
@@ -162,7 +162,7 @@ func (c *conn) sendPublish(msg *Message, qos byte, retain bool, id uint16, dup b
 	out, err := p.Append(c.out, c.version)
 	if err != nil {
 		c.wmu.Unlock()
-		c.log.Error("cannot encode PUBLISH", "topic", msg.Topic, "err", err)
+		c.logger().Error("cannot encode PUBLISH", "topic", msg.Topic, "err", err)
 		return false
 	}
 	if c.maxOut > 0 && len(out)-before > c.maxOut {
