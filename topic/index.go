@@ -20,12 +20,39 @@ type node struct {
 	// ones, kept apart so that matching needs no lookup to find them.
 	children   map[string]*node
 	plus, hash *node
-	subs       map[string]*Subscription // by client id
-	groups     map[string]*Group        // by share name
+	// subs are the subscriptions to the filter that ends here, in a slice
+	// for matching to walk. at says where each client's is, once there are
+	// more than atFrom of them; below that a scan finds it (most filters
+	// have one subscriber, and a map would cost more than the rest of the
+	// node).
+	subs   []*Subscription
+	at     map[string]int    // client id -> index in subs
+	groups map[string]*Group // by share name
 }
 
 func (n *node) empty() bool {
 	return len(n.children) == 0 && n.plus == nil && n.hash == nil && len(n.subs) == 0 && len(n.groups) == 0
+}
+
+// atFrom is how many subscriptions a node holds before it indexes them by
+// client id.
+const atFrom = 8
+
+// find returns the index in n.subs of the client's subscription, -1 if it
+// has none.
+func (n *node) find(clientID string) int {
+	if n.at != nil {
+		if i, ok := n.at[clientID]; ok {
+			return i
+		}
+		return -1
+	}
+	for i, s := range n.subs {
+		if s.ClientID == clientID {
+			return i
+		}
+	}
+	return -1
 }
 
 // child returns the next level named level, nil if there is none.
@@ -126,11 +153,20 @@ func (x *Index) Add(sub Subscription) (replaced, first bool) {
 		return replaced, len(old) == 0
 	}
 	first = len(n.subs) == 0
-	if n.subs == nil {
-		n.subs = make(map[string]*Subscription)
+	if i := n.find(sub.ClientID); i >= 0 {
+		replaced = true
+		n.subs[i] = s
+	} else {
+		n.subs = append(n.subs, s)
+		if n.at != nil {
+			n.at[sub.ClientID] = len(n.subs) - 1
+		} else if len(n.subs) > atFrom {
+			n.at = make(map[string]int, len(n.subs))
+			for i, s := range n.subs {
+				n.at[s.ClientID] = i
+			}
+		}
 	}
-	_, replaced = n.subs[sub.ClientID]
-	n.subs[sub.ClientID] = s
 	if !replaced {
 		x.count++
 	}
@@ -182,11 +218,27 @@ func (x *Index) Remove(clientID, filter string) (removed, last bool) {
 		}
 		last = len(members) == 0
 	} else {
-		if _, ok := n.subs[clientID]; !ok {
+		i := n.find(clientID)
+		if i < 0 {
 			return false, false
 		}
-		delete(n.subs, clientID)
+		// The last subscription takes the place of the removed one.
+		end := len(n.subs) - 1
+		if i != end {
+			n.subs[i] = n.subs[end]
+			if n.at != nil {
+				n.at[n.subs[i].ClientID] = i
+			}
+		}
+		n.subs[end] = nil
+		n.subs = n.subs[:end]
+		if n.at != nil {
+			delete(n.at, clientID)
+		}
 		last = len(n.subs) == 0
+		if last {
+			n.subs, n.at = nil, nil
+		}
 	}
 	x.count--
 	// Prune the levels that hold nothing any more.
@@ -281,9 +333,7 @@ func (n *node) collect(res *Result) {
 	if len(n.subs) > 0 {
 		res.nodes++
 	}
-	for _, s := range n.subs {
-		res.Subs = append(res.Subs, s)
-	}
+	res.Subs = append(res.Subs, n.subs...)
 	for _, g := range n.groups {
 		res.Groups = append(res.Groups, g)
 	}

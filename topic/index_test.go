@@ -283,3 +283,64 @@ func TestIndexConcurrent(t *testing.T) {
 		t.Fatalf("trie holds %d subscriptions, Len says %d", got, x.Len())
 	}
 }
+
+// TestIndexManySubscribersOneFilter adds and removes subscriptions of one
+// filter past the point where a node indexes them by client id, checking
+// Match and the reports of Add and Remove at every step.
+func TestIndexManySubscribersOneFilter(t *testing.T) {
+	x := NewIndex()
+	want := map[string]byte{}
+	check := func(step string) {
+		t.Helper()
+		var res Result
+		x.Match("many/x", &res)
+		got := map[string]byte{}
+		for _, s := range res.Subs {
+			if _, dup := got[s.ClientID]; dup {
+				t.Fatalf("%s: %s matched twice", step, s.ClientID)
+			}
+			got[s.ClientID] = s.QoS
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d matches, want %d", step, len(got), len(want))
+		}
+		for id, q := range want {
+			if got[id] != q {
+				t.Fatalf("%s: %s has QoS %d, want %d", step, id, got[id], q)
+			}
+		}
+		if x.Len() != len(want) {
+			t.Fatalf("%s: Len %d, want %d", step, x.Len(), len(want))
+		}
+	}
+	for i := range 20 {
+		id := fmt.Sprint("c", i)
+		replaced, first := x.Add(Subscription{ClientID: id, Filter: "many/+", QoS: 0})
+		if replaced || first != (i == 0) {
+			t.Fatalf("add %s: replaced %v first %v", id, replaced, first)
+		}
+		want[id] = 0
+		check("add " + id)
+	}
+	// Replacing keeps one subscription per client.
+	for _, i := range []int{3, 12, 19} {
+		id := fmt.Sprint("c", i)
+		if replaced, _ := x.Add(Subscription{ClientID: id, Filter: "many/+", QoS: 2}); !replaced {
+			t.Fatalf("re-add %s: not replaced", id)
+		}
+		want[id] = 2
+		check("re-add " + id)
+	}
+	for _, i := range []int{0, 19, 7, 8, 1, 2, 3, 4, 5, 6, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18} {
+		id := fmt.Sprint("c", i)
+		removed, last := x.Remove(id, "many/+")
+		delete(want, id)
+		if !removed || last != (len(want) == 0) {
+			t.Fatalf("remove %s: removed %v last %v", id, removed, last)
+		}
+		if removed, _ := x.Remove(id, "many/+"); removed {
+			t.Fatalf("remove %s twice", id)
+		}
+		check("remove " + id)
+	}
+}
