@@ -133,7 +133,9 @@
 //     subscription that could receive a denied topic ("#" for a client with
 //     "topic deny secret/#"), where Mosquitto would allow the subscription
 //     and filter the messages, and why a Reload does not revoke
-//     subscriptions made under the old rules.
+//     subscriptions made under the old rules. It is also why the broker
+//     does not let a client resume a persistent session that a client
+//     with another user name made (see broker.Options.Authorizer).
 //   - A subscription is allowed by one rule that covers it, not by several
 //     that cover it together: "topic read a" and "topic read a/+/#" do not
 //     allow "a/#".

@@ -84,7 +84,13 @@ type Options struct {
 	EnhancedAuth []EnhancedAuthenticator
 
 	// Authorizer decides what a connected client may publish and subscribe
-	// to. Nil allows everything.
+	// to. Nil allows everything. It is asked when a client subscribes, not
+	// for each message delivered, so while it is set a session belongs to
+	// the user name of the client that made it: a client with another
+	// user name that connects with the session's client id and Clean
+	// Start 0 does not resume it (subscriptions and queued messages were
+	// authorized for the other user) but starts a new one, with Session
+	// Present 0.
 	Authorizer Authorizer
 
 	// Store keeps persistent sessions, their queued and inflight messages,

@@ -376,6 +376,10 @@ func messageKey(id MsgID) string {
 // and the QoS 2 packet ids it has received. The caller holds sess.mu.
 func (p *persister) putSessionLocked(sess *session) {
 	rec := SessionState{ClientID: sess.id, Will: sess.will, ExpiryInterval: sess.expiry}
+	if !sess.anyUser {
+		u := sess.username
+		rec.Username = &u
+	}
 	if !sess.expiresAt.IsZero() {
 		rec.ExpiresAt = sess.expiresAt.Unix()
 	}

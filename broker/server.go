@@ -258,7 +258,9 @@ func (s *Server) Deliver(clientID string, msg *Message, d Delivery) Outcome {
 
 // attach makes c the connection of the session clientID, taking the session
 // over from any connection that holds it. With cleanStart the old session
-// is discarded first. It reports the session and whether it existed before.
+// is discarded first, and so it is, when an Authorizer is set, if another
+// user name made it (see session.username). It reports the session and
+// whether it existed before.
 func (s *Server) attach(c *conn, clientID string, cleanStart bool, expiryInterval uint32) (*session, bool) {
 	persistent := expiryInterval > 0
 	for {
@@ -267,6 +269,7 @@ func (s *Server) attach(c *conn, clientID string, cleanStart bool, expiryInterva
 		if old == nil {
 			sess := newSession(s, clientID, persistent)
 			sess.conn = c
+			sess.username = c.info.Username
 			sess.expiry = expiryInterval
 			if persistent {
 				s.persist.putSessionLocked(sess)
@@ -291,16 +294,24 @@ func (s *Server) attach(c *conn, clientID string, cleanStart bool, expiryInterva
 			s.mu.Unlock()
 			oc.takeover()
 			<-oc.done
-		case cleanStart:
+		case cleanStart || (s.opts.Authorizer != nil && !old.ownedBy(c.info.Username)):
 			// [MQTT-3.1.2-4] Clean Start discards any existing session; a
-			// will waiting for its delay goes with it [MQTT-3.1.3-9].
+			// will waiting for its delay goes with it [MQTT-3.1.3-9]. So
+			// does a session made by another user name while an Authorizer
+			// decides what clients may read: its subscriptions were
+			// authorized, and its messages queued, for that user, and
+			// resuming it would hand them to this one.
 			old.will, old.willAt = nil, time.Time{}
 			old.ending = make(chan struct{})
 			old.mu.Unlock()
 			s.mu.Unlock()
 			s.endSession(old)
+			if !cleanStart {
+				c.logger().Info("session of another user discarded", "username", c.info.Username)
+			}
 		default:
 			old.conn = c
+			old.username, old.anyUser = c.info.Username, false
 			old.expiry = expiryInterval
 			old.expiresAt = time.Time{}
 			if !old.willAt.IsZero() {

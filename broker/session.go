@@ -19,6 +19,15 @@ type session struct {
 	mu sync.Mutex
 	// conn is the connection holding the session; nil while offline.
 	conn *conn
+	// username is the user name of the client that made the session, or
+	// last resumed it ("" for a client without one): its subscriptions
+	// were authorized, and its messages queued, for that user. While an
+	// Authorizer is set, a client with another user name does not resume
+	// the session but discards it (Server.attach). anyUser is set instead
+	// for a session restored from a record that did not keep the user
+	// name: the next client resumes it and then owns it.
+	username string
+	anyUser  bool
 	// persistent sessions outlive their connection (MQTT 3.1.1 Clean
 	// Session 0; MQTT 5.0 Session Expiry Interval > 0).
 	persistent bool
@@ -92,6 +101,12 @@ func newSession(s *Server, id string, persistent bool) *session {
 		subs:       make(map[string]topic.Subscription),
 		qos2In:     make(map[uint16]struct{}),
 	}
+}
+
+// ownedBy reports whether a client with the user name username may resume
+// the session. The caller holds s.mu.
+func (s *session) ownedBy(username string) bool {
+	return s.anyUser || s.username == username
 }
 
 // deliver takes msg for this session as d says. It implements the session

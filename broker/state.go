@@ -18,7 +18,11 @@ import (
 // record (subscriptions, QoS 2 ids) and one entry per outbound message.
 // Timers are deadlines in it, not goroutines.
 type SessionState struct {
-	ClientID      string               `json:"client_id"`
+	ClientID string `json:"client_id"`
+	// Username is the user name of the client that owns the session (see
+	// Options.Authorizer), "" for one without a user name; nil in records
+	// written before it was kept, whose session any client may resume.
+	Username      *string              `json:"username,omitempty"`
 	Subscriptions []topic.Subscription `json:"subscriptions,omitempty"`
 	// Inflight are the messages sent and not fully acknowledged, in order.
 	Inflight []OutboundState `json:"inflight,omitempty"`
@@ -137,6 +141,11 @@ func (s *Server) load() error {
 			return nil
 		}
 		sess := newSession(s, id, true)
+		if st.Username != nil {
+			sess.username = *st.Username
+		} else {
+			sess.anyUser = true
+		}
 		sess.expiry = st.ExpiryInterval
 		if st.ExpiresAt != 0 {
 			sess.expiresAt = time.Unix(st.ExpiresAt, 0)
