@@ -67,6 +67,8 @@ type conn struct {
 	pub     *packet.Publish // reused for every PUBLISH read
 	// gracefulExit is set when the client sent DISCONNECT (no will).
 	gracefulExit bool
+	// gatherOn is serve's copy of gathering, read without the lock.
+	gatherOn bool
 	// authMethod is the enhanced authentication method the client logged
 	// in with (5.0), "" for none; reauth is a re-authentication in
 	// progress, nil for none.
@@ -103,9 +105,13 @@ type conn struct {
 	// aliasOut maps topics to the aliases the broker has set towards the
 	// client, first come first served up to aliasMax.
 	aliasOut map[string]uint16
-	closed   bool      // no more output is accepted
-	closeBy  time.Time // when set, writes must end by then
-	flushWG  sync.WaitGroup
+	closed   bool // no more output is accepted
+	// gathering is set while serve has more whole packets buffered: the
+	// output they cause (acknowledgements above all) is gathered into one
+	// write, which starts once serve is about to wait for the socket.
+	gathering bool
+	closeBy   time.Time // when set, writes must end by then
+	flushWG   sync.WaitGroup
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -148,7 +154,22 @@ func (c *conn) run() error {
 		if err := c.handle(h, body); err != nil {
 			return err
 		}
+		if more := c.packetBuffered(); more != c.gatherOn {
+			c.gather(more)
+		}
 	}
+}
+
+// gather starts (on) or ends (off) the gathering of output; ending it
+// starts the write of what was gathered. Only serve calls it.
+func (c *conn) gather(on bool) {
+	c.gatherOn = on
+	c.wmu.Lock()
+	c.gathering = on
+	if !on {
+		c.kickLocked()
+	}
+	c.wmu.Unlock()
 }
 
 // packetBuffered reports whether the read buffer holds a whole packet, so
@@ -276,10 +297,12 @@ func (c *conn) finish(err error) {
 	}
 	c.endReauth()
 	c.wmu.Lock()
+	c.gathering = false
 	c.closed = true
 	if c.closeBy.IsZero() {
 		c.closeBy = time.Now().Add(closeFlushTime)
 	}
+	c.kickLocked() // what was gathered goes out
 	c.wmu.Unlock()
 	c.flushWG.Wait()
 	// The session lets go before the socket closes, so that a client that

@@ -153,6 +153,9 @@ func (c *conn) throttle(size int) {
 		return
 	}
 	c.srv.counters.throttled.Add(1)
+	if c.gatherOn {
+		c.gather(false) // what is gathered goes out before the pause
+	}
 	// Sleep in slices, so that a stop (takeover, shutdown) is not kept
 	// waiting by a long debt.
 	for wait > 0 && !c.stopping.Load() {

@@ -269,6 +269,7 @@ func (s *Server) attach(c *conn, clientID string, cleanStart bool, expiryInterva
 		if old == nil {
 			sess := newSession(s, clientID, persistent)
 			sess.conn = c
+			sess.gen = 1
 			sess.username = c.info.Username
 			sess.expiry = expiryInterval
 			if persistent {
@@ -311,6 +312,7 @@ func (s *Server) attach(c *conn, clientID string, cleanStart bool, expiryInterva
 			}
 		default:
 			old.conn = c
+			old.gen++
 			old.username, old.anyUser = c.info.Username, false
 			old.expiry = expiryInterval
 			old.expiresAt = time.Time{}

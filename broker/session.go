@@ -11,6 +11,10 @@ import (
 // session is the broker side of one client id: its subscriptions, the QoS 1
 // and 2 messages in flight to it, the messages queued for it and the QoS 2
 // packet ids it has sent us. It outlives its connections when it persists.
+// sentBeforeStart is the outbound.sentOn of a message restored in flight
+// from the store: it may have been sent before the broker stopped.
+const sentBeforeStart = ^uint32(0)
+
 type session struct {
 	srv *Server
 	id  string
@@ -19,6 +23,9 @@ type session struct {
 	mu sync.Mutex
 	// conn is the connection holding the session; nil while offline.
 	conn *conn
+	// gen counts the connections that have held the session, this one
+	// included; outbound.sentOn refers to it.
+	gen uint32
 	// username is the user name of the client that made the session, or
 	// last resumed it ("" for a client without one): its subscriptions
 	// were authorized, and its messages queued, for that user. While an
@@ -85,6 +92,11 @@ type outbound struct {
 	// sendDeferred makes it, on whichever connection then holds the
 	// session, and resume leaves the message to it.
 	deferred bool
+	// sentOn is the session's gen when the message was last sent: 0 if
+	// never, sentBeforeStart if it may have been sent before the broker
+	// started. A message sent on the connection that holds the session is
+	// not sent again by resume; one sent before goes again with DUP set.
+	sentOn uint32
 	// shared is the $share/{group}/{filter} the message came through, if
 	// any: it goes to another member if this session ends first.
 	shared string
@@ -198,6 +210,7 @@ func (s *session) sendLocked(ob *outbound) {
 			return
 		}
 	}
+	ob.sentOn = s.gen
 	if s.conn.sendPublish(ob.msg, ob.qos, ob.retain, ob.packetID, false, ob.ids, ob.routed) {
 		s.completeLocked(ob)
 	}
@@ -218,8 +231,11 @@ func (s *session) sendDeferred(ob *outbound) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ob.deferred = false
-	if c := s.conn; c != nil && !ob.released && ob.msg != nil {
+	// resume may have run on the connection already, or not yet: whichever
+	// of the two comes second leaves the message alone.
+	if c := s.conn; c != nil && ob.sentOn != s.gen && !ob.released && ob.msg != nil {
 		if i := s.findLocked(ob.packetID); i >= 0 && s.inflight[i] == ob {
+			ob.sentOn = s.gen
 			if c.sendPublish(ob.msg, ob.qos, ob.retain, ob.packetID, false, ob.ids, ob.routed) {
 				s.completeLocked(ob)
 				s.fillLocked()
@@ -361,14 +377,20 @@ func (s *session) resume() {
 	}
 	var tooLarge []*outbound
 	for _, ob := range s.inflight {
-		if ob.deferred {
-			// Never sent: sendDeferred sends it, once, without DUP
-			// [MQTT-3.3.1-3].
+		if ob.deferred || ob.sentOn == s.gen {
+			// Waiting for the store, sendDeferred sends it; or sent on
+			// this connection already (by sendDeferred or a delivery
+			// between the attach and now): once, and without DUP when it
+			// was never sent before [MQTT-3.3.1-3].
 			continue
 		}
 		if ob.released {
 			c.sendAck(packet.TypePubrel, ob.packetID, packet.Success)
-		} else if c.sendPublish(ob.msg, ob.qos, ob.retain, ob.packetID, true, ob.ids, 0) {
+			continue
+		}
+		dup := ob.sentOn != 0
+		ob.sentOn = s.gen
+		if c.sendPublish(ob.msg, ob.qos, ob.retain, ob.packetID, dup, ob.ids, 0) {
 			tooLarge = append(tooLarge, ob)
 		}
 	}

@@ -214,6 +214,9 @@ func (s *Server) load() error {
 		}
 		ob := &outbound{qos: rec.QoS, retain: rec.Retain, ids: rec.Identifiers, packetID: rec.PacketID,
 			released: rec.Released, seq: seq, msgID: rec.MessageID, stored: true, shared: rec.Shared}
+		if rec.PacketID != 0 {
+			ob.sentOn = sentBeforeStart
+		}
 		if rec.PacketID == 0 && rec.Expiry != 0 && !time.Unix(0, rec.Expiry).After(start) {
 			// Expired before it was sent [MQTT-3.3.2-5].
 			fix.Delete(store.Queues, key)

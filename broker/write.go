@@ -216,7 +216,7 @@ func (c *conn) aliasLocked(p *packet.Publish) bool {
 
 // kickLocked starts the flush goroutine if output is waiting and none runs.
 func (c *conn) kickLocked() {
-	if c.flushing || len(c.out) == 0 {
+	if c.flushing || len(c.out) == 0 || (c.gathering && !c.closed) {
 		return
 	}
 	c.flushing = true
