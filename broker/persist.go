@@ -143,8 +143,11 @@ func (p *persister) run() {
 		}
 		// Batch mode commits at most once per interval: after a quiet
 		// spell the first write commits at once, under load writes gather
-		// until the interval since the last commit has passed.
-		if wait := time.Until(last.Add(p.interval)); p.mode != DurabilitySync && wait > 0 {
+		// until the interval since the last commit has passed. Waiters
+		// with nothing new to write wait for nobody: they only keep their
+		// order, and run at once (a SUBACK of a clean session, the PUBACK
+		// of a message no persistent session takes).
+		if wait := time.Until(last.Add(p.interval)); p.mode != DurabilitySync && wait > 0 && p.unwritten() {
 			select {
 			case <-time.After(wait):
 			case <-p.stop:
@@ -155,6 +158,13 @@ func (p *persister) run() {
 		last = time.Now()
 		p.commit()
 	}
+}
+
+// unwritten reports whether writes are waiting for a commit.
+func (p *persister) unwritten() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.appended != p.committed
 }
 
 // commit applies what has been appended, then runs the waiters it
