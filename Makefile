@@ -5,7 +5,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all test deps build dist fuzz bench lint
+.PHONY: all test deps build dist fuzz bench bench-compare lint
 
 all: build
 
@@ -59,6 +59,18 @@ fuzz:
 ## bench: the hot-path benchmarks, with allocations.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./packet ./topic ./broker
+
+## bench-compare: Midge side by side with Debian's Mosquitto (installed if missing): three rounds of every
+## scenario, then the large-state one (about ten minutes). The markdown report goes to stdout and to
+## bin/bench-compare.md; docs/benchmarks.md describes the method.
+BENCHFLAGS ?= -large
+bench-compare: build
+	@if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then \
+		echo "installing mosquitto"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq mosquitto >/dev/null; \
+	fi
+	$(GO) run ./internal/benchcompare -midge bin/midge -out bin/bench-compare.md $(BENCHFLAGS)
 
 ## lint: gofmt and go vet (the house rules run as a test in internal/lint).
 lint:

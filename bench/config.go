@@ -32,7 +32,7 @@ const (
 // Scenarios returns every scenario, in the order the package documentation lists them.
 func Scenarios() []Scenario {
 	return []Scenario{ScenarioConn, ScenarioPub, ScenarioSub, ScenarioFanIn, ScenarioFanOut, ScenarioP2P,
-		ScenarioShared, ScenarioBacklog}
+		ScenarioShared, ScenarioBacklog, ScenarioSpread}
 }
 
 // Transport is how a client reaches the broker.
@@ -106,10 +106,10 @@ type Config struct {
 	// Connections is the number of connections of the conn scenario. The default is 100.
 	Connections int
 	// Publishers is the number of publishers (of pairs for p2p). The default depends on the scenario: 8 for
-	// fanin and shared, 10 for p2p, 1 otherwise; the conn and sub scenarios have none.
+	// fanin and shared, 10 for p2p and spread, 1 otherwise; the conn and sub scenarios have none.
 	Publishers int
 	// Subscribers is the number of subscribers. The default depends on the scenario: 100 for fanout, 4 for
-	// shared, 1 otherwise; p2p has one per publisher, and the conn and pub scenarios have none.
+	// shared, 1000 for spread, 1 otherwise; p2p has one per publisher, and the conn and pub scenarios have none.
 	Subscribers int
 
 	// QoS is the QoS of every PUBLISH and subscription: 0, 1 or 2. backlog needs 1 or 2.
@@ -215,6 +215,9 @@ func (c *Config) EnsureDefaults() {
 	case ScenarioBacklog:
 		c.Publishers = defaultInt(c.Publishers, 1)
 		c.Subscribers = defaultInt(c.Subscribers, 1)
+	case ScenarioSpread:
+		c.Publishers = defaultInt(c.Publishers, 10)
+		c.Subscribers = defaultInt(c.Subscribers, 1000)
 	}
 }
 
@@ -234,7 +237,7 @@ func (c *Config) Validate() error {
 	}
 	switch c.Scenario {
 	case ScenarioConn, ScenarioPub, ScenarioSub, ScenarioFanIn, ScenarioFanOut, ScenarioP2P, ScenarioShared,
-		ScenarioBacklog:
+		ScenarioBacklog, ScenarioSpread:
 	case "":
 		bad("no scenario")
 	default:
@@ -308,13 +311,16 @@ func (c *Config) Validate() error {
 		if c.Subscribers < 1 {
 			bad("sub needs at least one subscriber")
 		}
-	case ScenarioFanIn, ScenarioFanOut, ScenarioP2P, ScenarioShared, ScenarioBacklog:
+	case ScenarioFanIn, ScenarioFanOut, ScenarioP2P, ScenarioShared, ScenarioBacklog, ScenarioSpread:
 		if c.Publishers < 1 || c.Subscribers < 1 {
 			bad("%s needs at least one publisher and one subscriber", c.Scenario)
 		}
 	}
 	if c.Scenario == ScenarioP2P && c.Subscribers != c.Publishers {
 		bad("p2p has one subscriber per publisher, not %d for %d", c.Subscribers, c.Publishers)
+	}
+	if c.Scenario == ScenarioSpread && c.Subscribers < c.Publishers {
+		bad("spread needs at least one subscriber per publisher, not %d for %d", c.Subscribers, c.Publishers)
 	}
 	if c.Topic == "" || strings.ContainsAny(c.Topic, "+#") || strings.HasPrefix(c.Topic, "$") {
 		bad("topic %q must be a non-empty topic name without wildcards, not starting with $", c.Topic)

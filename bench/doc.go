@@ -34,6 +34,9 @@
 //   - backlog: Subscribers persistent subscribers subscribe and go offline; Publishers publishers send Count
 //     messages each, which the broker queues; the subscribers come back and the time to receive every queued
 //     message is the drain time.
+//   - spread: Subscribers subscribers, each of its own wildcard filter TOPIC/spread/n/+, fed by Publishers
+//     publishers that take the subscribers' topics TOPIC/spread/n/p in turn, so that each message matches
+//     exactly one subscriber: routing through a large index of wildcard subscriptions.
 //
 // # Measuring
 //

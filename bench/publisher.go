@@ -24,6 +24,8 @@ type publisher struct {
 	out     batchWriter
 	// win is nil for QoS 0.
 	win *window
+	// ring, for spread only, is the topics taken in turn instead of pkt.Topic.
+	ring *topicRing
 	// wake is signalled by win and by the gate.
 	wake  chan struct{}
 	timer *time.Timer
@@ -104,7 +106,11 @@ func (p *publisher) publish(rn *runner, first time.Time, interval time.Duration)
 		if at == 0 {
 			at = time.Now().UnixNano()
 		}
-		putHeader(p.payload, at, p.num, uint32(seq))
+		num, n := p.num, uint32(seq)
+		if p.ring != nil {
+			p.pkt.Topic, num, n = p.ring.take()
+		}
+		putHeader(p.payload, at, num, n)
 		p.pkt.PacketID = id
 		b, err := p.pkt.Append(p.scratch[:0], p.c.v)
 		if err != nil {

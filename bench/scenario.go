@@ -13,6 +13,8 @@ type plan struct {
 	filters []string
 	// fan is the number of deliveries each message owes.
 	fan int64
+	// rings, for spread only, holds the topics each publisher takes in turn.
+	rings [][]string
 }
 
 // makePlan lays out the topics of c's scenario; the package documentation describes them.
@@ -54,6 +56,8 @@ func makePlan(c *Config) plan {
 		pubs(func(int) string { return t + "/backlog" })
 		subs(func(int) string { return t + "/backlog" })
 		p.fan = int64(c.Subscribers)
+	case ScenarioSpread:
+		spreadPlan(c, &p)
 	}
 	return p
 }
@@ -122,6 +126,9 @@ func (rn *runner) connectPublishers(ctx context.Context) ([]*conn, error) {
 	specs := rn.specs('p', len(rn.plan.topics), len(rn.plan.filters), true, false)
 	return rn.connectMany(ctx, specs, func(i int, c *conn) {
 		c.pub = newPublisher(c, rn.pubBase+uint32(i), rn.plan.topics[i], cfg)
+		if rn.plan.rings != nil {
+			c.pub.ring = newTopicRing(rn.plan.rings[i], rn.pubBase, i, len(rn.plan.rings))
+		}
 		rn.pubs[i] = c.pub
 	}, nil, true)
 }
@@ -147,7 +154,7 @@ func (rn *runner) publishAll(ctx context.Context) {
 	wg.Wait()
 }
 
-// runMessages runs pub, sub, fanin, fanout, p2p and shared: subscribers first, then publishers, then the
+// runMessages runs pub, sub, fanin, fanout, p2p, shared and spread: subscribers first, then publishers, then the
 // publishing, then the wait for the deliveries still owed.
 func (rn *runner) runMessages(ctx context.Context) error {
 	cfg := &rn.cfg

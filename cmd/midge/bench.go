@@ -40,6 +40,10 @@ Scenarios (TOPIC is -topic):
   backlog  -sub persistent subscribers (default 1) go offline, -pub
            publishers (default 1) send -count messages each (default 100),
            the subscribers come back; reports the drain time (QoS 1 or 2)
+  spread   -sub subscribers (default 1000), each of its own filter
+           TOPIC/spread/n/+, fed by -pub publishers (default 10) that take
+           the subscribers' topics in turn, so each message reaches one
+           subscriber (routing through many wildcard subscriptions)
 
 Publishers send as fast as the broker takes messages, held back by TCP (QoS
 0) or by -inflight unacknowledged messages (QoS 1 and 2). -owed N makes the
