@@ -54,10 +54,11 @@ func (g *authGuard) banned(addr net.Addr, now time.Time) bool {
 }
 
 // failed records a failed authentication from addr and reports whether it
-// got the address banned.
-func (g *authGuard) failed(addr net.Addr, now time.Time) bool {
+// got the address banned, and how many failures in a row the address has
+// had within the window, this one included.
+func (g *authGuard) failed(addr net.Addr, now time.Time) (banned bool, fails int) {
 	if g == nil {
-		return false
+		return false, 0
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -74,12 +75,32 @@ func (g *authGuard) failed(addr net.Addr, now time.Time) bool {
 		e.fails, e.first = 0, now
 	}
 	e.fails++
+	fails = e.fails
 	if e.fails >= g.limit {
 		e.banned = now.Add(g.ban)
 		e.fails, e.first = 0, now
-		return true
+		return true, fails
 	}
-	return false
+	return false, fails
+}
+
+// Failed logins from one address are answered ever more slowly: the first
+// at once (a mistyped password costs nothing), each further one
+// failureDelayStep later than the one before, up to maxFailureDelay, so
+// that guessing over one connection after another is slow even before the
+// ban.
+const (
+	failureDelayStep = 100 * time.Millisecond
+	maxFailureDelay  = 2 * time.Second
+)
+
+// failureDelay is how long the refusal of the fails-th failure in a row
+// waits.
+func failureDelay(fails int) time.Duration {
+	if fails <= 1 {
+		return 0
+	}
+	return min(time.Duration(fails-1)*failureDelayStep, maxFailureDelay)
 }
 
 // succeeded forgets the failures of addr.
@@ -110,11 +131,17 @@ func (g *authGuard) evictLocked(now time.Time) {
 	}
 }
 
-// authFailed counts a failed authentication of this connection's address
-// and, when that gets the address banned, logs it and audits it.
+// authFailed counts a failed authentication of this connection's address;
+// when that gets the address banned, it logs it and audits it, and
+// otherwise it holds the refusal back by failureDelay.
 func (c *conn) authFailed() {
-	if c.srv.guard.failed(c.info.Remote, time.Now()) {
+	banned, fails := c.srv.guard.failed(c.info.Remote, time.Now())
+	if banned {
 		c.logger().Warn("address banned after repeated authentication failures", "ban", c.srv.opts.AuthBanTime)
 		c.audit(auditBanned, slog.String("ban", c.srv.opts.AuthBanTime.String()))
+		return
+	}
+	if d := failureDelay(fails); d > 0 && !c.stopping.Load() {
+		time.Sleep(d)
 	}
 }

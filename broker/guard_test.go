@@ -53,3 +53,23 @@ func TestAuthBan(t *testing.T) {
 		return nil
 	})
 }
+
+// TestAuthFailureDelay: failed logins from one address are refused ever
+// more slowly before the ban: the n-th failure in a row waits at least
+// (n-1) × 100 ms. (Lower bounds only: a slow machine cannot make it fail.)
+func TestAuthFailureDelay(t *testing.T) {
+	b := testbroker.Start(t, broker.Options{Authenticator: onePassword{}, AuthFailureLimit: 10, AuthBanTime: time.Minute})
+	for n := 1; n <= 4; n++ {
+		c := mqtttest.Dial(t, b.Addr, packet.V311)
+		start := time.Now()
+		c.Send(&packet.Connect{Version: packet.V311, ClientID: "slow", CleanStart: true,
+			UsernameFlag: true, Username: "u", PasswordFlag: true, Password: []byte("bad")})
+		if code := c.Expect(packet.TypeConnack).(*packet.Connack).ReasonCode; code != packet.BadUserNameOrPassword {
+			t.Fatalf("failure %d: CONNACK %v", n, code)
+		}
+		if took, least := time.Since(start), time.Duration(n-1)*100*time.Millisecond; took < least {
+			t.Fatalf("failure %d answered after %s, want at least %s", n, took, least)
+		}
+		c.Close()
+	}
+}
