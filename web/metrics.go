@@ -171,6 +171,8 @@ var statsFigures = []statsFigure{
 		kind: prometheus.GaugeValue, value: func(s *broker.Stats) int64 { return s.Queued }},
 	{desc: prometheus.NewDesc("midge_queue_depth_max", "Messages in the longest session queue now.", nil, nil),
 		kind: prometheus.GaugeValue, value: func(s *broker.Stats) int64 { return s.QueuedMax }},
+	{desc: prometheus.NewDesc("midge_publish_throttled_total", "Pauses in reading a client that published faster than max_publish_rate or max_publish_bandwidth.", nil, nil),
+		kind: prometheus.CounterValue, value: func(s *broker.Stats) int64 { return s.Throttled }},
 }
 
 // qosFigure is one figure of broker.Stats kept by QoS, exported as a

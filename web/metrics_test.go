@@ -337,3 +337,25 @@ func TestMetricsWithoutObserver(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestMetricsPublishThrottled exports the pauses of a client that publishes
+// faster than MaxPublishRate as midge_publish_throttled_total.
+func TestMetricsPublishThrottled(t *testing.T) {
+	e := start(t, broker.Options{MaxPublishRate: 20}, Options{})
+	sub, _ := mqtttest.Connect(t, e.b.Addr, packet.V311, &packet.Connect{ClientID: "sub", CleanStart: true})
+	subscribe(t, sub, "fast", 0)
+	pub, _ := mqtttest.Connect(t, e.b.Addr, packet.V311, &packet.Connect{ClientID: "pub", CleanStart: true})
+	for range 25 {
+		pub.Send(&packet.Publish{Topic: "fast", Payload: []byte("x")})
+	}
+	for range 25 {
+		sub.Expect(packet.TypePublish)
+	}
+	n := e.b.Stats().Throttled
+	if n == 0 {
+		t.Fatal("25 messages at once from a client allowed 20/s: no pause counted")
+	}
+	if err := e.scrape(t).expect(map[string]float64{`midge_publish_throttled_total`: float64(n)}); err != nil {
+		t.Fatal(err)
+	}
+}
