@@ -57,8 +57,8 @@ func (s *session) snapshot() ClientSnapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cs := ClientSnapshot{ClientID: s.id, Persistent: s.persistent, Inflight: len(s.inflight), Queued: s.queueLenLocked(),
-		Subscriptions: make([]topic.Subscription, 0, len(s.subs))}
-	for _, sub := range s.subs {
+		Subscriptions: make([]topic.Subscription, 0, s.subs.len())}
+	for sub := range s.subs.all() {
 		cs.Subscriptions = append(cs.Subscriptions, sub)
 	}
 	slices.SortFunc(cs.Subscriptions, func(a, b topic.Subscription) int { return strings.Compare(a.Filter, b.Filter) })

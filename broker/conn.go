@@ -9,6 +9,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/midgemq/midge/packet"
@@ -77,9 +78,9 @@ type conn struct {
 	// noProblemInfo is set when a 5.0 client asked for no Reason Strings
 	// and User Properties outside CONNACK and DISCONNECT [MQTT-3.1.2-29].
 	noProblemInfo bool
-	// pubRate and pubBytes hold the client to MaxPublishRate and
-	// MaxPublishBandwidth.
-	pubRate, pubBytes bucket
+	// pubLimit holds the client to MaxPublishRate and MaxPublishBandwidth;
+	// nil until throttle first needs it.
+	pubLimit *pubLimits
 
 	// attached is set once the connection holds its session; from then on
 	// version, info and sess may be read by other goroutines.
@@ -87,11 +88,22 @@ type conn struct {
 	// stopping is set when another goroutine wants serve to return; see stop.
 	stopping atomic.Bool
 	// stopReason is the reason logged when the server closed the connection.
-	stopReason atomic.Value // string
+	stopReason atomic.Pointer[string]
 
-	// wdeadline is the write deadline last set on nc; only the flush
-	// goroutine, of which there is one at a time, uses it.
-	wdeadline time.Time
+	// raw is the socket for the poller while the connection may park (see
+	// park.go); nil when it never parks. parkState and pollID are park's.
+	// kaEnd is when the keep-alive runs out (UnixNano; 0 for never), which
+	// the poller checks while the connection is parked.
+	raw       syscall.RawConn
+	parkState atomic.Int32
+	pollID    uint64
+	kaEnd     atomic.Int64
+	// rdeadline is set while the reading goroutine has a read deadline on nc.
+	rdeadline bool
+
+	// wdeadline is the write deadline last set on nc (UnixNano); only the
+	// flush goroutine, of which there is one at a time, uses it.
+	wdeadline int64
 
 	// wmu guards the fields below it.
 	wmu      sync.Mutex
@@ -110,39 +122,77 @@ type conn struct {
 	// output they cause (acknowledgements above all) is gathered into one
 	// write, which starts once serve is about to wait for the socket.
 	gathering bool
-	closeBy   time.Time // when set, writes must end by then
+	closeBy   int64 // when not 0, writes must end by then (UnixNano)
 	flushWG   sync.WaitGroup
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
-	return &conn{
+	c := &conn{
 		srv:  s,
 		nc:   nc,
 		done: make(chan struct{}),
 	}
+	if pollerSupported && s.opts.IdleAfter > 0 {
+		c.raw, _ = parkable(nc)
+	}
+	return c
 }
 
-// serve runs the connection from CONNECT to close.
-func (c *conn) serve() {
-	c.br = bufio.NewReaderSize(c.nc, readBufferSize)
-	err := c.run()
+// end closes the connection (finish) and lets the server forget it.
+func (c *conn) end(err error) {
 	c.finish(err)
+	c.srv.release(c)
 }
 
-// run reads and handles packets until the connection ends.
-func (c *conn) run() error {
+// serve runs the connection from CONNECT until it parks or closes.
+func (c *conn) serve() {
+	c.br = newReader(c.nc)
+	err := c.connectWithin()
+	if err == nil {
+		err = c.loop(false)
+	}
+	if err == errParked {
+		return
+	}
+	c.end(err)
+}
+
+// connectWithin reads and handles the CONNECT, which must come within
+// ConnectTimeout.
+func (c *conn) connectWithin() error {
 	c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.ConnectTimeout))
 	if err := c.connect(); err != nil {
 		return err
 	}
 	c.nc.SetReadDeadline(time.Time{})
+	return nil
+}
+
+// loop reads and handles packets until the connection parks (errParked)
+// or ends. resumed is set when a parked connection was woken.
+func (c *conn) loop(resumed bool) error {
 	for {
-		if c.keepAlive > 0 && !c.packetBuffered() {
-			// [MQTT-3.1.2-24] A client silent for one and a half keep-alive
-			// periods is disconnected. The deadline matters only to a read
-			// that waits on the socket: while a whole packet is buffered
-			// already, the clock and the timer are left alone.
-			c.nc.SetReadDeadline(time.Now().Add(c.keepAlive * 3 / 2))
+		if c.br.Buffered() == 0 {
+			if err := c.waitInput(resumed); err != nil {
+				return err
+			}
+			resumed = false
+		}
+		if !c.packetBuffered() {
+			// The rest of the packet is still to come: no parking in the
+			// middle of it, and [MQTT-3.1.2-24] a client silent for one and
+			// a half keep-alive periods is disconnected. The deadline
+			// matters only to a read that waits on the socket: while a
+			// whole packet is buffered already, the clock and the timer
+			// are left alone.
+			var d time.Time
+			if c.keepAlive > 0 {
+				d = time.Now().Add(c.keepAlive * 3 / 2)
+			}
+			if !d.IsZero() || c.rdeadline {
+				c.nc.SetReadDeadline(d)
+				c.rdeadline = !d.IsZero()
+			}
 		}
 		if c.stopping.Load() {
 			return errStopped
@@ -299,8 +349,8 @@ func (c *conn) finish(err error) {
 	c.wmu.Lock()
 	c.gathering = false
 	c.closed = true
-	if c.closeBy.IsZero() {
-		c.closeBy = time.Now().Add(closeFlushTime)
+	if c.closeBy == 0 {
+		c.closeBy = time.Now().Add(closeFlushTime).UnixNano()
 	}
 	c.kickLocked() // what was gathered goes out
 	c.wmu.Unlock()
@@ -328,8 +378,8 @@ func (c *conn) finish(err error) {
 			c.srv.persist.endGroup()
 		}
 		reason := "client disconnected"
-		if r, ok := c.stopReason.Load().(string); ok {
-			reason = r
+		if r := c.stopReason.Load(); r != nil {
+			reason = *r
 		} else if !c.gracefulExit {
 			reason = describeEnd(err)
 		}
@@ -368,16 +418,17 @@ func describeEnd(err error) string {
 // stop asks serve to end. The reading goroutine is woken by a past read
 // deadline; output already queued still gets until closeFlushTime.
 func (c *conn) stop(reason string) {
-	c.stopReason.Store(reason)
+	c.stopReason.Store(&reason)
 	c.wmu.Lock()
-	if c.closeBy.IsZero() {
-		c.closeBy = time.Now().Add(closeFlushTime)
+	if c.closeBy == 0 {
+		c.closeBy = time.Now().Add(closeFlushTime).UnixNano()
 	}
 	c.wmu.Unlock()
 	// Set the flag before the deadline: serve sets its deadline, then checks
 	// the flag, so one of the two always wins.
 	c.stopping.Store(true)
 	c.nc.SetReadDeadline(time.Unix(1, 0))
+	c.wake()
 }
 
 // takeover ends the connection because a new connection took its session.

@@ -144,10 +144,10 @@ func (c *conn) throttle(size int) {
 	now := time.Now()
 	var wait time.Duration
 	if o.MaxPublishRate > 0 {
-		wait = c.pubRate.take(1, o.MaxPublishRate, max(o.MaxPublishRate, 1), now)
+		wait = c.pubLimitsOf().rate.take(1, o.MaxPublishRate, max(o.MaxPublishRate, 1), now)
 	}
 	if o.MaxPublishBandwidth > 0 {
-		wait = max(wait, c.pubBytes.take(float64(size), o.MaxPublishBandwidth, max(o.MaxPublishBandwidth, float64(size)), now))
+		wait = max(wait, c.pubLimitsOf().bytes.take(float64(size), o.MaxPublishBandwidth, max(o.MaxPublishBandwidth, float64(size)), now))
 	}
 	if wait <= 0 {
 		return
@@ -163,6 +163,20 @@ func (c *conn) throttle(size int) {
 		time.Sleep(d)
 		wait -= d
 	}
+}
+
+// pubLimits hold a client to MaxPublishRate and MaxPublishBandwidth.
+type pubLimits struct {
+	rate, bytes bucket
+}
+
+// pubLimitsOf returns the connection's buckets, made on first use: without
+// publish limits a connection holds none.
+func (c *conn) pubLimitsOf() *pubLimits {
+	if c.pubLimit == nil {
+		c.pubLimit = new(pubLimits)
+	}
+	return c.pubLimit
 }
 
 // throttleSlice is the longest sleep of throttle between checks for a stop.

@@ -28,6 +28,8 @@ const (
 	DefaultMaxSubscriptions  = 10000
 	DefaultMaxUserProperties = 64
 	DefaultMaxConnectRate    = 200
+
+	DefaultIdleAfter = 100 * time.Millisecond
 )
 
 // Options configure a Server. The zero value is valid: EnsureDefaults fills
@@ -66,6 +68,14 @@ type Options struct {
 	// WriteTimeout is how long a write to a client may block before the
 	// connection is considered dead and closed. The default is 30s.
 	WriteTimeout time.Duration
+
+	// IdleAfter is how long a connection waits for input before it parks:
+	// its goroutine ends and its read buffer goes back to a pool until the
+	// socket is readable again, so that a connection with nothing to say
+	// costs its session and little else. Only plain TCP and Unix socket
+	// connections park, and only on Linux. The default is 100ms; a
+	// negative value keeps every connection's goroutine.
+	IdleAfter time.Duration
 
 	// MaxOutputBytes bounds the bytes waiting to be written to one client.
 	// QoS 0 messages that would exceed it are dropped and counted; QoS 1 and
@@ -237,6 +247,9 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.MaxOutputBytes == 0 {
 		o.MaxOutputBytes = DefaultMaxOutputBytes
+	}
+	if o.IdleAfter == 0 {
+		o.IdleAfter = DefaultIdleAfter
 	}
 	if o.CommitInterval == 0 {
 		o.CommitInterval = DefaultCommitInterval

@@ -396,7 +396,7 @@ func (p *persister) putSessionLocked(sess *session) {
 	if !sess.willAt.IsZero() {
 		rec.WillAt = sess.willAt.Unix()
 	}
-	for _, sub := range sess.subs {
+	for sub := range sess.subs.all() {
 		rec.Subscriptions = append(rec.Subscriptions, sub)
 	}
 	b, err := json.Marshal(rec)

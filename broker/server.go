@@ -39,8 +39,11 @@ type Server struct {
 	conns     map[*conn]struct{}
 	closing   bool
 
-	connWG sync.WaitGroup // Serve loops and connection goroutines
-	seq    msgSeq
+	connWG sync.WaitGroup // Serve loops and connections
+	// pl is the poller of parked connections, made once by poller.
+	pollOnce sync.Once
+	pl       *poller
+	seq      msgSeq
 
 	// lim holds the Limits in force; see SetLimits.
 	lim liveLimits
@@ -185,14 +188,41 @@ func (s *Server) accept(nc net.Conn) {
 	for m := s.counters.connsMax.Load(); n > m && !s.counters.connsMax.CompareAndSwap(m, n); m = s.counters.connsMax.Load() {
 	}
 	s.counters.connsTotal.Add(1)
-	go func() {
-		defer s.connWG.Done()
-		c.serve()
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-		s.counters.connsCurrent.Add(-1)
-	}()
+	go c.serve()
+}
+
+// release forgets c, which has closed.
+func (s *Server) release(c *conn) {
+	if c.pollID != 0 {
+		s.pl.forget(c)
+	}
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.counters.connsCurrent.Add(-1)
+	s.connWG.Done()
+}
+
+// poller returns the poller of parked connections, made on first use; nil
+// when it cannot be made.
+func (s *Server) poller() *poller {
+	s.pollOnce.Do(func() {
+		p, err := newPoller()
+		if err != nil {
+			s.log.Warn("idle connections keep their goroutine", "err", err)
+			return
+		}
+		s.pl = p
+	})
+	return s.pl
+}
+
+// closePoller closes the poller, if one was made.
+func (s *Server) closePoller() {
+	s.pollOnce.Do(func() {})
+	if s.pl != nil {
+		s.pl.close()
+	}
 }
 
 // Shutdown stops the server: it closes the listeners, tells MQTT 5.0 clients
@@ -231,8 +261,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.bgSys.Wait()
 		s.expiry.close()
 		s.persist.close()
+		s.closePoller()
 		return ctx.Err()
 	}
+	s.closePoller()
 	close(s.sysStop)
 	s.bgSys.Wait()
 	// Everything sessions wrote is in the store once the committer ends.

@@ -38,7 +38,7 @@ type session struct {
 	// persistent sessions outlive their connection (MQTT 3.1.1 Clean
 	// Session 0; MQTT 5.0 Session Expiry Interval > 0).
 	persistent bool
-	subs       map[string]topic.Subscription
+	subs       subSet
 	// inflight holds the QoS 1 and 2 messages sent and not yet fully
 	// acknowledged, in the order they were sent; at most the connection's
 	// window (MaxInflight, or less if the client's Receive Maximum is).
@@ -110,7 +110,6 @@ func newSession(s *Server, id string, persistent bool) *session {
 		srv:        s,
 		id:         id,
 		persistent: persistent,
-		subs:       make(map[string]topic.Subscription),
 		qos2In:     make(map[uint16]struct{}),
 	}
 }
@@ -435,11 +434,11 @@ func (s *session) release(id uint16) bool {
 func (s *session) subscribe(sub topic.Subscription, limit int) (existed, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, existed = s.subs[sub.Filter]
-	if !existed && limit > 0 && len(s.subs) >= limit {
+	_, existed = s.subs.get(sub.Filter)
+	if !existed && limit > 0 && s.subs.len() >= limit {
 		return false, false
 	}
-	s.subs[sub.Filter] = sub
+	s.subs.put(sub)
 	if s.persistent {
 		s.srv.persist.putSessionLocked(s)
 	}
@@ -463,7 +462,7 @@ func (s *session) endWatch() {
 func (s *session) holds(sub topic.Subscription) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cur, ok := s.subs[sub.Filter]
+	cur, ok := s.subs.get(sub.Filter)
 	return ok && cur == sub && s.ending == nil
 }
 
@@ -471,7 +470,7 @@ func (s *session) holds(sub topic.Subscription) bool {
 func (s *session) holdsFilter(filter string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, ok := s.subs[filter]
+	_, ok := s.subs.get(filter)
 	return ok
 }
 
@@ -480,8 +479,7 @@ func (s *session) holdsFilter(filter string) bool {
 func (s *session) unsubscribe(filter string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, ok := s.subs[filter]
-	delete(s.subs, filter)
+	ok := s.subs.remove(filter)
 	if ok && s.persistent {
 		s.srv.persist.putSessionLocked(s)
 	}
@@ -615,11 +613,11 @@ func (s *session) setPersistentLocked(persistent bool) {
 // subscriptions not yet received, which go to another member of their group.
 func (s *session) discard() {
 	s.mu.Lock()
-	filters := make([]string, 0, len(s.subs))
-	for f := range s.subs {
-		filters = append(filters, f)
+	filters := make([]string, 0, s.subs.len())
+	for sub := range s.subs.all() {
+		filters = append(filters, sub.Filter)
 	}
-	clear(s.subs)
+	s.subs.clear()
 	type handOver struct {
 		shared string
 		msg    *Message

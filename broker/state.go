@@ -156,7 +156,7 @@ func (s *Server) load() error {
 			touched = append(touched, sess)
 		}
 		for _, sub := range st.Subscriptions {
-			sess.subs[sub.Filter] = sub
+			sess.subs.put(sub)
 			if err := s.router.Subscribe(sub); err != nil {
 				return fmt.Errorf("session %q: subscribe %q: %w", id, sub.Filter, err)
 			}

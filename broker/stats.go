@@ -89,12 +89,15 @@ type Stats struct {
 	ConnectionsTotal   int64
 	// ConnectionsMaximum is the most connections open at once so far.
 	ConnectionsMaximum int64
-	SessionsCurrent    int64
-	MessagesReceived   int64
-	MessagesSent       int64
-	BytesReceived      int64
-	BytesSent          int64
-	Subscriptions      int64
+	// ConnectionsParked is how many open connections are parked: idle,
+	// without a goroutine or read buffer of their own (Options.IdleAfter).
+	ConnectionsParked int64
+	SessionsCurrent   int64
+	MessagesReceived  int64
+	MessagesSent      int64
+	BytesReceived     int64
+	BytesSent         int64
+	Subscriptions     int64
 	// Retained counts the retained messages of clients, not the broker's
 	// own $SYS figures.
 	Retained int64
@@ -141,6 +144,7 @@ type counters struct {
 	connsCurrent atomic.Int64
 	connsTotal   atomic.Int64
 	connsMax     atomic.Int64
+	parked       atomic.Int64
 	bytesIn      atomic.Int64
 	bytesOut     atomic.Int64
 	dropped      [numDropReasons]atomic.Int64
@@ -164,6 +168,7 @@ func (s *Server) Stats() Stats {
 		ConnectionsCurrent: s.counters.connsCurrent.Load(),
 		ConnectionsTotal:   s.counters.connsTotal.Load(),
 		ConnectionsMaximum: s.counters.connsMax.Load(),
+		ConnectionsParked:  s.counters.parked.Load(),
 		BytesReceived:      s.counters.bytesIn.Load(),
 		BytesSent:          s.counters.bytesOut.Load(),
 		Subscriptions:      int64(s.index.Len()),

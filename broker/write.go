@@ -240,10 +240,10 @@ func (c *conn) flush() {
 		}
 		buf := c.out
 		c.out, c.spare = c.spare[:0], nil
-		now := time.Now()
-		wt := c.srv.limits().WriteTimeout
-		deadline := now.Add(wt)
-		if !c.closeBy.IsZero() && c.closeBy.Before(deadline) {
+		now := time.Now().UnixNano()
+		wt := int64(c.srv.limits().WriteTimeout)
+		deadline := now + wt
+		if c.closeBy != 0 && c.closeBy < deadline {
 			deadline = c.closeBy
 		}
 		c.wmu.Unlock()
@@ -252,8 +252,8 @@ func (c *conn) flush() {
 		// when less than three quarters of WriteTimeout are left, or to
 		// bring it closer, so a write may block between 0.75 and 1 times
 		// WriteTimeout before the connection counts as dead.
-		if deadline.Before(c.wdeadline) || c.wdeadline.Sub(now) < wt*3/4 {
-			c.nc.SetWriteDeadline(deadline)
+		if deadline < c.wdeadline || c.wdeadline-now < wt*3/4 {
+			c.nc.SetWriteDeadline(time.Unix(0, deadline))
 			c.wdeadline = deadline
 		}
 		n, err := c.nc.Write(buf)
@@ -269,9 +269,11 @@ func (c *conn) flush() {
 			c.flushing = false
 			c.wmu.Unlock()
 			// Wake the reader: the connection is dead.
-			c.stopReason.Store("write failed: " + err.Error())
+			reason := "write failed: " + err.Error()
+			c.stopReason.Store(&reason)
 			c.stopping.Store(true)
 			c.nc.SetReadDeadline(time.Unix(1, 0))
+			c.wake()
 			return
 		}
 		c.wmu.Unlock()

@@ -151,6 +151,8 @@ type statsFigure struct {
 var statsFigures = []statsFigure{
 	{desc: prometheus.NewDesc("midge_connections_open", "Client network connections open now.", nil, nil),
 		kind: prometheus.GaugeValue, value: func(s *broker.Stats) int64 { return s.ConnectionsCurrent }},
+	{desc: prometheus.NewDesc("midge_connections_parked", "Open client connections parked while idle: without a goroutine or read buffer of their own.", nil, nil),
+		kind: prometheus.GaugeValue, value: func(s *broker.Stats) int64 { return s.ConnectionsParked }},
 	{desc: prometheus.NewDesc("midge_connections_open_max", "Most client network connections open at once since the broker started.", nil, nil),
 		kind: prometheus.GaugeValue, value: func(s *broker.Stats) int64 { return s.ConnectionsMaximum }},
 	{desc: prometheus.NewDesc("midge_connections_accepted_total", "Client network connections accepted.", nil, nil),

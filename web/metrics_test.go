@@ -147,6 +147,7 @@ func TestMetricsCountTraffic(t *testing.T) {
 			`midge_client_disconnects_total{graceful="false"}`:        1,
 			`midge_connections_accepted_total`:                        2,
 			`midge_connections_open`:                                  0,
+			`midge_connections_parked`:                                0,
 			`midge_connections_open_max`:                              2,
 			`midge_sessions`:                                          0,
 			`midge_subscriptions`:                                     0,

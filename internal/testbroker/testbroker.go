@@ -19,11 +19,19 @@ type Broker struct {
 	Addr string
 }
 
+// IdleAfter is the Options.IdleAfter of brokers that Start makes when the
+// test leaves it 0: short, so that connections park and wake between most
+// of their packets and every test exercises it.
+const IdleAfter = time.Millisecond
+
 // Start starts a broker with opts on 127.0.0.1:0. A nil opts.Logger logs to
 // the test's output at warning level and above, so that failing tests show
 // what the broker saw.
 func Start(t testing.TB, opts broker.Options) *Broker {
 	t.Helper()
+	if opts.IdleAfter == 0 {
+		opts.IdleAfter = IdleAfter
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}

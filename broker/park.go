@@ -1,0 +1,179 @@
+package broker
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// A connection that has waited Options.IdleAfter for input parks: its
+// goroutine ends and its read buffer goes back to readers, and the server's
+// poller starts a new goroutine once the socket is readable or the
+// keep-alive has run out, or another goroutine wakes it (stop). Most connections of a
+// fleet of devices are idle most of the time; parked, each costs its
+// session, its socket and a few hundred bytes, not a goroutine stack and a
+// buffer.
+//
+// parkState moves running → parking → parked, and back to running when a
+// goroutine is started for the connection again. A wake that comes while
+// the connection is parking moves it to wakeAsked instead, and the parking
+// goroutine carries on reading.
+const (
+	running int32 = iota
+	parking
+	parked
+	wakeAsked
+)
+
+// errParked ends a connection's goroutine when the connection has parked.
+var errParked = errors.New("broker: connection parked")
+
+// readers holds the read buffers of parked connections for reuse.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufferSize) }}
+
+// newReader returns a read buffer on nc.
+func newReader(nc net.Conn) *bufio.Reader {
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(nc)
+	return br
+}
+
+// parkable reports whether nc can park: a socket whose readiness the
+// poller can see, with no buffer of its own in front (as TLS and WebSocket
+// have).
+func parkable(nc net.Conn) (syscall.RawConn, bool) {
+	switch nc := nc.(type) {
+	case *net.TCPConn:
+		rc, err := nc.SyscallConn()
+		return rc, err == nil
+	case *net.UnixConn:
+		rc, err := nc.SyscallConn()
+		return rc, err == nil
+	}
+	return nil, false
+}
+
+// waitInput waits until the read buffer holds input. It sets the read
+// deadline to the keep-alive's end [MQTT-3.1.2-24] or, when sooner, to the
+// time to park; when that comes first it parks the connection and returns
+// errParked. resumed is set for the first wait of a goroutine started by
+// wake: the keep-alive still runs from the last input (kaEnd).
+func (c *conn) waitInput(resumed bool) error {
+	var kaEnd time.Time
+	switch {
+	case resumed:
+		if n := c.kaEnd.Load(); n != 0 {
+			kaEnd = time.Unix(0, n)
+		}
+	case c.keepAlive > 0:
+		kaEnd = time.Now().Add(c.keepAlive * 3 / 2)
+		c.kaEnd.Store(kaEnd.UnixNano())
+	default:
+		c.kaEnd.Store(0)
+	}
+	for {
+		deadline := kaEnd
+		var parkAt time.Time
+		if c.raw != nil {
+			parkAt = time.Now().Add(c.srv.opts.IdleAfter)
+			if deadline.IsZero() || parkAt.Before(deadline) {
+				deadline = parkAt
+			}
+		}
+		if !deadline.IsZero() || c.rdeadline {
+			c.nc.SetReadDeadline(deadline)
+			c.rdeadline = !deadline.IsZero()
+		}
+		// The flag is checked after the deadline is set: stop sets the flag,
+		// then the deadline, so one of the two always wins.
+		if c.stopping.Load() {
+			return errStopped
+		}
+		_, err := c.br.Peek(1)
+		if err == nil {
+			return nil
+		}
+		if parkAt.IsZero() || !errors.Is(err, os.ErrDeadlineExceeded) || c.stopping.Load() ||
+			(!kaEnd.IsZero() && !time.Now().Before(kaEnd)) {
+			return err
+		}
+		if c.park() {
+			return errParked
+		}
+	}
+}
+
+// park gives up the connection's goroutine and read buffer until wake. It
+// reports false when the connection must carry on instead: a wake came
+// while it was parking, or the poller cannot take it.
+func (c *conn) park() bool {
+	c.parkState.Store(parking)
+	if c.stopping.Load() {
+		c.parkState.Store(running)
+		return false
+	}
+	p := c.srv.poller()
+	if p == nil {
+		c.parkState.Store(running)
+		c.raw = nil // never again
+		return false
+	}
+	br := c.br
+	c.br = nil
+	br.Reset(nil)
+	readers.Put(br)
+	if err := p.arm(c); err != nil {
+		c.logger().Warn("cannot park idle connection", "err", err)
+		c.raw = nil
+		c.br = newReader(c.nc)
+		c.parkState.Store(running)
+		return false
+	}
+	// From here on another goroutine may own the connection: once parked,
+	// nothing of it is touched.
+	parkedNow := &c.srv.counters.parked
+	parkedNow.Add(1)
+	if c.parkState.CompareAndSwap(parking, parked) {
+		return true
+	}
+	parkedNow.Add(-1)
+	c.br = newReader(c.nc) // woken while parking
+	c.parkState.Store(running)
+	return false
+}
+
+// wake starts a goroutine for a parked connection, or stops one that is
+// parking from doing so. The poller calls it when the socket is readable or
+// the keep-alive has run out, stop when the connection must end.
+func (c *conn) wake() {
+	for {
+		switch c.parkState.Load() {
+		case parked:
+			if c.parkState.CompareAndSwap(parked, running) {
+				c.srv.counters.parked.Add(-1)
+				go c.resume()
+				return
+			}
+		case parking:
+			if c.parkState.CompareAndSwap(parking, wakeAsked) {
+				return
+			}
+		default:
+			return
+		}
+	}
+}
+
+// resume runs a woken connection until it parks again or ends.
+func (c *conn) resume() {
+	c.br = newReader(c.nc)
+	err := c.loop(true)
+	if err == errParked {
+		return
+	}
+	c.end(err)
+}

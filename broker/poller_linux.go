@@ -1,0 +1,167 @@
+package broker
+
+import (
+	"fmt"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// poller watches the sockets of parked connections with an epoll instance
+// of its own (the runtime's stays in charge of every read and write) and
+// wakes a connection when its socket is readable or closed. Each socket is
+// armed once per park (EPOLLONESHOT) and known by an id that is never
+// reused, so that an event that comes late finds no connection, or one that
+// is not parked, and does nothing.
+type poller struct {
+	epfd int
+	// pipe wakes the wait when the poller closes.
+	pipe [2]int
+
+	mu     sync.Mutex
+	conns  map[uint64]*conn
+	lastID uint64
+	closed bool
+	done   chan struct{}
+}
+
+// pollerSupported reports whether connections can park here.
+const pollerSupported = true
+
+func newPoller() (*poller, error) {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("broker: poller: epoll_create1: %w", err)
+	}
+	p := &poller{epfd: epfd, conns: make(map[uint64]*conn), done: make(chan struct{})}
+	if err := syscall.Pipe2(p.pipe[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+		syscall.Close(epfd)
+		return nil, fmt.Errorf("broker: poller: pipe: %w", err)
+	}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN}
+	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, p.pipe[0], &ev); err != nil {
+		p.closeFDs()
+		return nil, fmt.Errorf("broker: poller: epoll_ctl: %w", err)
+	}
+	go p.run()
+	return p, nil
+}
+
+// arm watches c's socket until it is readable once. The first call gives
+// c its id.
+func (p *poller) arm(c *conn) error {
+	op := syscall.EPOLL_CTL_MOD
+	if c.pollID == 0 {
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return fmt.Errorf("broker: poller closed")
+		}
+		p.lastID++
+		c.pollID = p.lastID
+		p.conns[c.pollID] = c
+		p.mu.Unlock()
+		op = syscall.EPOLL_CTL_ADD
+	}
+	ev := syscall.EpollEvent{
+		Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT,
+		Fd:     int32(uint32(c.pollID)),
+		Pad:    int32(uint32(c.pollID >> 32)),
+	}
+	var err error
+	// Within Control the socket cannot be closed, nor its number reused.
+	cerr := c.raw.Control(func(fd uintptr) {
+		err = syscall.EpollCtl(p.epfd, op, int(fd), &ev)
+	})
+	if cerr != nil {
+		return fmt.Errorf("broker: poller: %w", cerr)
+	}
+	if err != nil {
+		return fmt.Errorf("broker: poller: epoll_ctl: %w", err)
+	}
+	return nil
+}
+
+// forget drops c, which is closing. The kernel drops its socket from the
+// epoll instance when the socket closes.
+func (p *poller) forget(c *conn) {
+	if c.pollID == 0 {
+		return
+	}
+	p.mu.Lock()
+	delete(p.conns, c.pollID)
+	p.mu.Unlock()
+}
+
+// sweepEvery is how often the poller looks for parked connections whose
+// keep-alive has run out: a keep-alive ends up to this much late.
+const sweepEvery = 250 * time.Millisecond
+
+// run waits for events and wakes their connections until close; every
+// sweepEvery it also wakes the parked connections whose keep-alive has run
+// out, which then close.
+func (p *poller) run() {
+	defer close(p.done)
+	events := make([]syscall.EpollEvent, 128)
+	nextSweep := time.Now().Add(sweepEvery)
+	for {
+		n, err := syscall.EpollWait(p.epfd, events, int(sweepEvery/time.Millisecond))
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return
+		}
+		for _, ev := range events[:n] {
+			id := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+			if c := p.conns[id]; c != nil {
+				// wake only flips an atomic and starts a goroutine.
+				c.wake()
+			}
+		}
+		if now := time.Now(); !now.Before(nextSweep) {
+			nextSweep = now.Add(sweepEvery)
+			p.sweepLocked(now.UnixNano())
+		}
+		p.mu.Unlock()
+	}
+}
+
+// sweepLocked wakes the parked connections whose keep-alive ended before
+// now (UnixNano). The caller holds p.mu.
+func (p *poller) sweepLocked(now int64) {
+	for _, c := range p.conns {
+		if c.parkState.Load() != parked {
+			continue
+		}
+		if end := c.kaEnd.Load(); end != 0 && end <= now {
+			c.wake()
+		}
+	}
+}
+
+// close ends the poller. Connections still parked stay parked: the server
+// closes the poller after its connections have ended.
+func (p *poller) close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	p.mu.Unlock()
+	syscall.Write(p.pipe[1], []byte{0})
+	<-p.done
+	p.closeFDs()
+}
+
+func (p *poller) closeFDs() {
+	syscall.Close(p.epfd)
+	syscall.Close(p.pipe[0])
+	syscall.Close(p.pipe[1])
+}
