@@ -68,7 +68,7 @@ type conn struct {
 	pub     *packet.Publish // reused for every PUBLISH read
 	// gracefulExit is set when the client sent DISCONNECT (no will).
 	gracefulExit bool
-	// gatherOn is serve's copy of gathering, read without the lock.
+	// gatherOn is the reader's copy of gathering, read without the lock.
 	gatherOn bool
 	// authMethod is the enhanced authentication method the client logged
 	// in with (5.0), "" for none; reauth is a re-authentication in
@@ -118,9 +118,10 @@ type conn struct {
 	// client, first come first served up to aliasMax.
 	aliasOut map[string]uint16
 	closed   bool // no more output is accepted
-	// gathering is set while serve has more whole packets buffered: the
-	// output they cause (acknowledgements above all) is gathered into one
-	// write, which starts once serve is about to wait for the socket.
+	// gathering is set while the reading goroutine handles packets: the
+	// output they cause (acknowledgements above all), and any other output
+	// meanwhile, is gathered into one write, which the reader makes before
+	// it waits for the socket again (writeOwn).
 	gathering bool
 	closeBy   int64 // when not 0, writes must end by then (UnixNano)
 	flushWG   sync.WaitGroup
@@ -179,6 +180,9 @@ func (c *conn) loop(resumed bool) error {
 			resumed = false
 		}
 		if !c.packetBuffered() {
+			if c.gatherOn {
+				c.writeOwn()
+			}
 			// The rest of the packet is still to come: no parking in the
 			// middle of it, and [MQTT-3.1.2-24] a client silent for one and
 			// a half keep-alive periods is disconnected. The deadline
@@ -201,25 +205,13 @@ func (c *conn) loop(resumed bool) error {
 		if err != nil {
 			return err
 		}
+		if !c.gatherOn {
+			c.gatherOwn()
+		}
 		if err := c.handle(h, body); err != nil {
 			return err
 		}
-		if more := c.packetBuffered(); more != c.gatherOn {
-			c.gather(more)
-		}
 	}
-}
-
-// gather starts (on) or ends (off) the gathering of output; ending it
-// starts the write of what was gathered. Only serve calls it.
-func (c *conn) gather(on bool) {
-	c.gatherOn = on
-	c.wmu.Lock()
-	c.gathering = on
-	if !on {
-		c.kickLocked()
-	}
-	c.wmu.Unlock()
 }
 
 // packetBuffered reports whether the read buffer holds a whole packet, so
@@ -360,6 +352,7 @@ func (c *conn) finish(err error) {
 	if c.sess != nil {
 		c.srv.detach(c.sess, c)
 	}
+	c.srv.unlist(c)
 	c.nc.Close()
 
 	if c.sess != nil {
@@ -383,7 +376,9 @@ func (c *conn) finish(err error) {
 		} else if !c.gracefulExit {
 			reason = describeEnd(err)
 		}
-		c.logger().Info("client disconnected", "reason", reason)
+		if logInfo(c.srv.log) {
+			c.logger().Info("client disconnected", "reason", reason)
+		}
 		c.audit(auditDisconnect, slog.String("reason", reason))
 		c.srv.observe(event{kind: eventDisconnect, info: c.info, err: endErr(c.gracefulExit, err)})
 	} else if logDebug(c.srv.log) {

@@ -42,6 +42,9 @@ func (c *conn) connect() error {
 	}
 	c.version = p.Version
 	c.srv.counters.bytesIn.Add(int64(h.Remaining + 1 + packet.SizeVarint(h.Remaining)))
+	// CONNACK, and what the session has waiting, go out in one write from
+	// this goroutine before it first waits for input.
+	c.gatherOwn()
 	return c.accept(&p)
 }
 
@@ -217,6 +220,9 @@ func (c *conn) accept(p *packet.Connect) error {
 		connack.Properties.ServerKeepAlive, connack.Properties.HasServerKeepAlive = keepAlive, true
 	}
 	c.keepAlive = time.Duration(keepAlive) * time.Second
+	if keepAlive == 0 {
+		tcpKeepAlive(c.nc)
+	}
 	if p.Version == packet.V5 && p.Properties.HasRequestResponseInformation && p.Properties.RequestResponseInformation == 1 {
 		// The base of the response topics this client may use (3.1.2.11.7).
 		connack.Properties.ResponseInformation = "response/" + c.info.ClientID + "/"
@@ -227,9 +233,11 @@ func (c *conn) accept(p *packet.Connect) error {
 	c.sendConnack(&connack)
 	// Logged without the connection's own logger, which it would make and
 	// keep for the life of the connection.
-	c.srv.log.Info("client connected", "remote", c.nc.RemoteAddr().String(), "client_id", c.info.ClientID,
-		"version", p.Version.String(), "username", c.info.Username,
-		"clean_start", p.CleanStart, "keep_alive", p.KeepAlive, "session_present", present)
+	if logInfo(c.srv.log) {
+		c.srv.log.Info("client connected", "remote", c.nc.RemoteAddr().String(), "client_id", c.info.ClientID,
+			"version", p.Version.String(), "username", c.info.Username,
+			"clean_start", p.CleanStart, "keep_alive", p.KeepAlive, "session_present", present)
+	}
 	c.audit(auditConnect, slog.String("protocol", p.Version.String()), slog.String("auth", c.authHow(identified)),
 		slog.Bool("clean_start", p.CleanStart), slog.Bool("session_present", present))
 	c.srv.observe(event{kind: eventConnect, info: c.info})

@@ -78,6 +78,9 @@ func (c *conn) enhancedAuth(p *packet.Connect, connack *packet.Connack) error {
 		a := &packet.Auth{ReasonCode: packet.ContinueAuthentication}
 		a.Properties.AuthenticationMethod, a.Properties.AuthenticationData = method, answer
 		c.send(a)
+		if c.gatherOn {
+			c.writeOwn()
+		}
 		c.nc.SetReadDeadline(deadline)
 		h, body, err := c.readPacket()
 		if err != nil {

@@ -154,7 +154,7 @@ func (c *conn) throttle(size int) {
 	}
 	c.srv.counters.throttled.Add(1)
 	if c.gatherOn {
-		c.gather(false) // what is gathered goes out before the pause
+		c.writeOwn() // what is gathered goes out before the pause
 	}
 	// Sleep in slices, so that a stop (takeover, shutdown) is not kept
 	// waiting by a long debt.

@@ -191,15 +191,21 @@ func (s *Server) accept(nc net.Conn) {
 	go c.serve()
 }
 
+// unlist takes c, which is closing, off the connections: it no longer
+// counts towards MaxConnections. finish calls it before the socket closes,
+// so that a client that sees the close finds its place free.
+func (s *Server) unlist(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.counters.connsCurrent.Add(-1)
+}
+
 // release forgets c, which has closed.
 func (s *Server) release(c *conn) {
 	if c.pollID != 0 {
 		s.pl.forget(c)
 	}
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
-	s.counters.connsCurrent.Add(-1)
 	s.connWG.Done()
 }
 

@@ -190,3 +190,9 @@ func (s *Server) Stats() Stats {
 func logDebug(l *slog.Logger) bool {
 	return l.Enabled(context.Background(), slog.LevelDebug)
 }
+
+// logInfo reports whether l logs at info level: the per-connection lines
+// are not even put together when it does not.
+func logInfo(l *slog.Logger) bool {
+	return l.Enabled(context.Background(), slog.LevelInfo)
+}

@@ -214,9 +214,14 @@ func (c *conn) aliasLocked(p *packet.Publish) bool {
 	return true
 }
 
+// gatherMax bounds the output gathered while the reader handles packets:
+// past it a flush goroutine starts writing, so that a SUBSCRIBE that
+// matches many retained messages streams them instead of holding them all.
+const gatherMax = 64 << 10
+
 // kickLocked starts the flush goroutine if output is waiting and none runs.
 func (c *conn) kickLocked() {
-	if c.flushing || len(c.out) == 0 || (c.gathering && !c.closed) {
+	if c.flushing || len(c.out) == 0 || (c.gathering && !c.closed && len(c.out) < gatherMax) {
 		return
 	}
 	c.flushing = true
@@ -228,54 +233,95 @@ func (c *conn) kickLocked() {
 // while a write is under way goes out in the next single write.
 func (c *conn) flush() {
 	defer c.flushWG.Done()
-	for {
-		c.wmu.Lock()
-		if len(c.out) == 0 {
-			c.flushing = false
-			if cap(c.spare) > keepSpare/4 {
-				c.spare = nil
-			}
-			c.wmu.Unlock()
-			return
-		}
-		buf := c.out
-		c.out, c.spare = c.spare[:0], nil
-		now := time.Now().UnixNano()
-		wt := int64(c.srv.limits().WriteTimeout)
-		deadline := now + wt
-		if c.closeBy != 0 && c.closeBy < deadline {
-			deadline = c.closeBy
-		}
+	for c.writeOnce() {
+	}
+}
+
+// writeOwn ends the gathering of output: the reading goroutine calls it
+// before it waits for input. What was gathered is written at once, from
+// that goroutine, which saves the hand-over to a flush goroutine for the
+// packets a client's own packets cause (CONNACK, SUBACK, acknowledgements,
+// the messages a freed inflight slot lets out); output that comes while the
+// write is under way, and while the reader waits, is the flush goroutine's.
+func (c *conn) writeOwn() {
+	c.gatherOn = false
+	c.wmu.Lock()
+	c.gathering = false
+	if c.flushing || len(c.out) == 0 || c.closed {
+		c.kickLocked()
 		c.wmu.Unlock()
-
-		// Moving the deadline costs more than the clock: it is moved only
-		// when less than three quarters of WriteTimeout are left, or to
-		// bring it closer, so a write may block between 0.75 and 1 times
-		// WriteTimeout before the connection counts as dead.
-		if deadline < c.wdeadline || c.wdeadline-now < wt*3/4 {
-			c.nc.SetWriteDeadline(time.Unix(0, deadline))
-			c.wdeadline = deadline
-		}
-		n, err := c.nc.Write(buf)
-		c.srv.counters.bytesOut.Add(int64(n))
-
+		return
+	}
+	c.flushing = true
+	c.wmu.Unlock()
+	if c.writeOnce() {
 		c.wmu.Lock()
-		if cap(buf) <= keepSpare {
-			c.spare = buf[:0]
-		}
-		if err != nil {
-			c.out = nil
-			c.closed = true
-			c.flushing = false
-			c.wmu.Unlock()
-			// Wake the reader: the connection is dead.
-			reason := "write failed: " + err.Error()
-			c.stopReason.Store(&reason)
-			c.stopping.Store(true)
-			c.nc.SetReadDeadline(time.Unix(1, 0))
-			c.wake()
-			return
-		}
+		c.flushing = false
+		c.kickLocked()
 		c.wmu.Unlock()
 	}
+}
+
+// gatherOwn starts gathering the output of the packets the reading
+// goroutine handles, until writeOwn.
+func (c *conn) gatherOwn() {
+	c.gatherOn = true
+	c.wmu.Lock()
+	c.gathering = true
+	c.wmu.Unlock()
+}
+
+// writeOnce writes the output with one write. The caller holds the flushing
+// role (flushing set); writeOnce gives it up, and reports false, when it
+// finds nothing to write or the write fails.
+func (c *conn) writeOnce() bool {
+	c.wmu.Lock()
+	if len(c.out) == 0 {
+		c.flushing = false
+		if cap(c.spare) > keepSpare/4 {
+			c.spare = nil
+		}
+		c.wmu.Unlock()
+		return false
+	}
+	buf := c.out
+	c.out, c.spare = c.spare[:0], nil
+	now := time.Now().UnixNano()
+	wt := int64(c.srv.limits().WriteTimeout)
+	deadline := now + wt
+	if c.closeBy != 0 && c.closeBy < deadline {
+		deadline = c.closeBy
+	}
+	c.wmu.Unlock()
+
+	// Moving the deadline costs more than the clock: it is moved only when
+	// less than three quarters of WriteTimeout are left, or to bring it
+	// closer, so a write may block between 0.75 and 1 times WriteTimeout
+	// before the connection counts as dead.
+	if deadline < c.wdeadline || c.wdeadline-now < wt*3/4 {
+		c.nc.SetWriteDeadline(time.Unix(0, deadline))
+		c.wdeadline = deadline
+	}
+	n, err := c.nc.Write(buf)
+	c.srv.counters.bytesOut.Add(int64(n))
+
+	c.wmu.Lock()
+	if cap(buf) <= keepSpare {
+		c.spare = buf[:0]
+	}
+	if err != nil {
+		c.out = nil
+		c.closed = true
+		c.flushing = false
+		c.wmu.Unlock()
+		// Wake the reader: the connection is dead.
+		reason := "write failed: " + err.Error()
+		c.stopReason.Store(&reason)
+		c.stopping.Store(true)
+		c.nc.SetReadDeadline(time.Unix(1, 0))
+		c.wake()
+		return false
+	}
+	c.wmu.Unlock()
+	return true
 }

@@ -428,6 +428,9 @@ func (c *wsConn) LocalAddr() net.Addr { return c.nc.LocalAddr() }
 // not trusted.
 func (c *wsConn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 
+// NetConn returns the connection the WebSocket runs on (TLS for wss).
+func (c *wsConn) NetConn() net.Conn { return c.nc }
+
 // SetDeadline sets the read and write deadlines.
 func (c *wsConn) SetDeadline(t time.Time) error {
 	c.SetWriteDeadline(t)
