@@ -91,10 +91,13 @@ type conn struct {
 	stopReason atomic.Pointer[string]
 
 	// raw is the socket for the poller while the connection may park (see
-	// park.go); nil when it never parks. parkState and pollID are park's.
+	// park.go); nil when it never parks. noPark is set by the reader when
+	// the poller could not take the connection. parkState and pollID are
+	// park's.
 	// kaEnd is when the keep-alive runs out (UnixNano; 0 for never), which
 	// the poller checks while the connection is parked.
 	raw       syscall.RawConn
+	noPark    bool
 	parkState atomic.Int32
 	pollID    uint64
 	kaEnd     atomic.Int64

@@ -185,10 +185,7 @@ func (c *conn) accept(p *packet.Connect) error {
 		}
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), c.srv.opts.ConnectTimeout)
-	err := c.srv.opts.Registry.Claim(ctx, c.info.ClientID)
-	cancel()
-	if err != nil {
+	if err := c.claim(); err != nil {
 		c.logger().Warn("client id claim failed", "err", err)
 		return c.refuse(packet.ServerUnavailable, "client id claim failed")
 	}
@@ -243,6 +240,19 @@ func (c *conn) accept(p *packet.Connect) error {
 	c.srv.observe(event{kind: eventConnect, info: c.info})
 	sess.resume()
 	return nil
+}
+
+// claim takes the client id in the SessionRegistry, within ConnectTimeout.
+// The local registry, which takes every id at once, is not given a context
+// with its timer.
+func (c *conn) claim() error {
+	reg := c.srv.opts.Registry
+	if _, ok := reg.(localRegistry); ok {
+		return reg.Claim(context.Background(), c.info.ClientID)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.srv.opts.ConnectTimeout)
+	defer cancel()
+	return reg.Claim(ctx, c.info.ClientID)
 }
 
 // capabilities tells a 5.0 client in its CONNACK what the broker allows.

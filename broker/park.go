@@ -81,7 +81,7 @@ func (c *conn) waitInput(resumed bool) error {
 	for {
 		deadline := kaEnd
 		var parkAt time.Time
-		if c.raw != nil {
+		if c.raw != nil && !c.noPark {
 			parkAt = time.Now().Add(c.srv.opts.IdleAfter)
 			if deadline.IsZero() || parkAt.Before(deadline) {
 				deadline = parkAt
@@ -122,7 +122,7 @@ func (c *conn) park() bool {
 	p := c.srv.poller()
 	if p == nil {
 		c.parkState.Store(running)
-		c.raw = nil // never again
+		c.noPark = true // never again
 		return false
 	}
 	br := c.br
@@ -131,7 +131,7 @@ func (c *conn) park() bool {
 	readers.Put(br)
 	if err := p.arm(c); err != nil {
 		c.logger().Warn("cannot park idle connection", "err", err)
-		c.raw = nil
+		c.noPark = true
 		c.br = newReader(c.nc)
 		c.parkState.Store(running)
 		return false
