@@ -105,7 +105,8 @@ type conn struct {
 	rdeadline bool
 
 	// wdeadline is the write deadline last set on nc (UnixNano); only the
-	// flush goroutine, of which there is one at a time, uses it.
+	// goroutine that holds the flushing role (a flush goroutine, or the
+	// reader in writeOwn) uses it.
 	wdeadline int64
 
 	// wmu guards the fields below it.

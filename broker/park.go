@@ -136,8 +136,8 @@ func (c *conn) park() bool {
 		c.parkState.Store(running)
 		return false
 	}
-	// From here on another goroutine may own the connection: once parked,
-	// nothing of it is touched.
+	// Once the swap to parked is made, another goroutine may own the
+	// connection: nothing of it is touched after.
 	parkedNow := &c.srv.counters.parked
 	parkedNow.Add(1)
 	if c.parkState.CompareAndSwap(parking, parked) {

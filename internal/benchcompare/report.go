@@ -209,7 +209,8 @@ func (rep *report) write(b *strings.Builder) {
 		}
 		b.WriteString("\nBroker CPU per delivery is the CPU time (user and system, from /proc/PID/stat) the broker " +
 			"process used during the run, over the messages delivered: it tells the brokers apart even where the " +
-			"two cores, shared with the load generator, cap the rate.\n")
+			"two cores, shared with the load generator, cap the rate. Load generator CPU per delivery is the same for " +
+			"this process, which runs the clients: a broker that cost nothing would be bound by it.\n")
 		b.WriteString("\nEvery round (Mosquitto; Midge):\n\n")
 		b.WriteString("| Scenario | Figure | Mosquitto | Midge |\n| --- | --- | --- | --- |\n")
 		for _, r := range rep.results {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -53,6 +54,7 @@ func scenarios(o *options) []scenario {
 	rate := metric{key: "out", label: "msg/s out", kind: kindRate}
 	deliveries := metric{key: "out", label: "deliveries/s", kind: kindRate}
 	cpu := metric{key: "cpu", label: "broker CPU per delivery", kind: kindLatency}
+	gen := metric{key: "gen", label: "load generator CPU per delivery", kind: kindLatency}
 	lost := metric{key: "lost", label: "lost", kind: kindCount, sum: true}
 	all := []scenario{
 		{name: "fanin-qos0", title: "fan-in QoS 0", metrics: []metric{rate, cpu, lost},
@@ -73,7 +75,7 @@ func scenarios(o *options) []scenario {
 			run: messages(bench.Config{Scenario: bench.ScenarioFanOut, QoS: 0, Publishers: 1, Subscribers: 100,
 				Owed: owed}, nil)},
 		{name: "wildcard", title: fmt.Sprintf("%s wildcard subscribers", thousands(o.wildSubs)),
-			metrics: []metric{deliveries, cpu},
+			metrics: []metric{deliveries, cpu, gen},
 			how: fmt.Sprintf("`midge bench spread`: %s subscribers, each of its own filter `w/spread/<n>/+`, fed "+
 				"by 10 publishers whose every message matches exactly one subscriber; QoS 0, closed loop (owed ≤ %d)",
 				thousands(o.wildSubs), owed),
@@ -142,11 +144,13 @@ func messages(cfg bench.Config, extra func(p *process, r *bench.Result, s sample
 		ctx, cancel := context.WithTimeout(ctx, c.Duration+runTimeout)
 		defer cancel()
 		cpu0, cerr := p.cpu()
+		gen0, gerr := cpuTime(os.Getpid())
 		r, err := bench.Run(ctx, c)
 		if r.Published == 0 && err != nil {
 			return nil, err
 		}
 		cpu1, cerr1 := p.cpu()
+		gen1, gerr1 := cpuTime(os.Getpid())
 		s := sample{
 			"in":   r.PublishRate,
 			"out":  r.ReceiveRate,
@@ -156,8 +160,14 @@ func messages(cfg bench.Config, extra func(p *process, r *bench.Result, s sample
 			"p99":  float64(r.Latency.P99),
 			"p999": float64(r.Latency.P999),
 		}
-		if delivered := r.Received - r.Duplicates; cerr == nil && cerr1 == nil && delivered > 0 {
-			s["cpu"] = float64(cpu1-cpu0) / float64(delivered)
+		if delivered := r.Received - r.Duplicates; delivered > 0 {
+			if cerr == nil && cerr1 == nil {
+				s["cpu"] = float64(cpu1-cpu0) / float64(delivered)
+			}
+			// The load generator runs in this process.
+			if gerr == nil && gerr1 == nil {
+				s["gen"] = float64(gen1-gen0) / float64(delivered)
+			}
 		}
 		if r.Published > 0 {
 			s["delivered"] = 100 * float64(r.Received-r.Duplicates) / float64(r.Published*max(int64(r.Subscribers), 1))
