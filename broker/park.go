@@ -158,7 +158,7 @@ func (c *conn) wake() {
 		case parked:
 			if c.parkState.CompareAndSwap(parked, running) {
 				c.srv.counters.parked.Add(-1)
-				go c.resume()
+				c.srv.workers.run(c.resume)
 				return
 			}
 		case parking:

@@ -43,7 +43,9 @@ type Server struct {
 	// pl is the poller of parked connections, made once by poller.
 	pollOnce sync.Once
 	pl       *poller
-	seq      msgSeq
+	// workers run the connections' goroutines.
+	workers workers
+	seq     msgSeq
 
 	// lim holds the Limits in force; see SetLimits.
 	lim liveLimits
@@ -188,7 +190,7 @@ func (s *Server) accept(nc net.Conn) {
 	for m := s.counters.connsMax.Load(); n > m && !s.counters.connsMax.CompareAndSwap(m, n); m = s.counters.connsMax.Load() {
 	}
 	s.counters.connsTotal.Add(1)
-	go c.serve()
+	s.workers.run(c.serve)
 }
 
 // unlist takes c, which is closing, off the connections: it no longer
@@ -268,9 +270,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.expiry.close()
 		s.persist.close()
 		s.closePoller()
+		s.workers.close()
 		return ctx.Err()
 	}
 	s.closePoller()
+	s.workers.close()
 	close(s.sysStop)
 	s.bgSys.Wait()
 	// Everything sessions wrote is in the store once the committer ends.
