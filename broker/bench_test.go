@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync/atomic"
 	"testing"
 
 	"github.com/midgemq/midge/broker"
@@ -27,7 +28,7 @@ func BenchmarkRoute(b *testing.B) {
 }
 
 func benchRoute(b *testing.B, qos byte, nsubs int) {
-	bk := testbroker.Start(b, broker.Options{MaxInflight: 1000, MaxQueued: 1 << 20})
+	bk := testbroker.Start(b, broker.Options{MaxInflight: 1000, MaxQueued: 1 << 20, IdleAfter: broker.DefaultIdleAfter})
 	readers := make([]chan error, nsubs)
 	subs := make([]*mqtttest.Conn, nsubs)
 	for i := range subs {
@@ -87,4 +88,43 @@ func drain(c *mqtttest.Conn, n int, qos byte) error {
 		}
 	}
 	return nil
+}
+
+// BenchmarkConnect measures whole connections over real sockets: dial,
+// CONNECT, SUBSCRIBE to a filter of its own, DISCONNECT and close, from 16
+// clients at a time. Allocations count both sides.
+func BenchmarkConnect(b *testing.B) {
+	bk := testbroker.Start(b, broker.Options{MaxConnectRate: -1, MaxConnections: -1, IdleAfter: broker.DefaultIdleAfter})
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(8) // 16 clients on 2 cores
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		buf := make([]byte, 0, 256)
+		in := make([]byte, 64)
+		for pb.Next() {
+			i := next.Add(1)
+			nc, err := net.Dial("tcp", bk.Addr)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			id := fmt.Sprintf("c%d", i)
+			buf, _ = (&packet.Connect{Version: packet.V311, ClientID: id, CleanStart: true, KeepAlive: 60}).Append(buf[:0], packet.V311)
+			buf, _ = (&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "conn/" + id + "/+"}}}).Append(buf, packet.V311)
+			if _, err := nc.Write(buf); err != nil {
+				b.Error(err)
+				return
+			}
+			// CONNACK (4 bytes) and SUBACK (5 bytes).
+			if _, err := io.ReadFull(nc, in[:9]); err != nil {
+				b.Error(err)
+				return
+			}
+			nc.Write([]byte{0xe0, 0})
+			nc.Close()
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "conns/s")
 }
