@@ -30,6 +30,10 @@ const (
 	DefaultMaxConnectRate    = 200
 
 	DefaultIdleAfter = 100 * time.Millisecond
+
+	// RetainedOutputFactor is how many times MaxOutputBytes the output of
+	// a client may hold in messages with the RETAIN flag.
+	RetainedOutputFactor = 16
 )
 
 // Options configure a Server. The zero value is valid: EnsureDefaults fills
@@ -79,8 +83,11 @@ type Options struct {
 
 	// MaxOutputBytes bounds the bytes waiting to be written to one client.
 	// QoS 0 messages that would exceed it are dropped and counted; QoS 1 and
-	// 2 messages are held back by the inflight window instead. The default
-	// is 4 MiB.
+	// 2 messages are held back by the inflight window instead. Messages
+	// with the RETAIN flag, as the retained messages sent for a new
+	// subscription are, may fill RetainedOutputFactor times as much: a
+	// subscription to many retained messages gets them all while its
+	// client reads. The default is 4 MiB.
 	MaxOutputBytes int
 
 	// Authenticator decides whether a client may connect. Nil lets every

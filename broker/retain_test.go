@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -79,5 +80,40 @@ func TestRetainedQoSDowngrade(t *testing.T) {
 	sub.Expect(packet.TypeSuback)
 	if got := sub.Expect(packet.TypePublish).(*packet.Publish); got.QoS != 0 || !got.Retain {
 		t.Fatalf("got %+v", got)
+	}
+}
+
+// TestManyRetainedOnSubscribe subscribes to a filter that matches four times
+// MaxOutputBytes of retained QoS 0 messages: they all reach a subscriber
+// that reads, none dropped for want of room in its output, which may hold
+// RetainedOutputFactor times MaxOutputBytes of retained messages.
+func TestManyRetainedOnSubscribe(t *testing.T) {
+	const n, size = 1000, 1024
+	b := testbroker.Start(t, broker.Options{MaxOutputBytes: n * size / 4})
+	pub, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "pub", CleanStart: true})
+	payload := make([]byte, size)
+	for i := range n {
+		pub.Send(&packet.Publish{Topic: fmt.Sprintf("many/%d", i), Retain: true, Payload: payload})
+	}
+	testbroker.Eventually(t, 5*time.Second, func() error {
+		if got := b.Stats().Retained; got != n {
+			return fmt.Errorf("%d retained, want %d", got, n)
+		}
+		return nil
+	})
+	sub, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "sub", CleanStart: true})
+	sub.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "many/#"}}})
+	sub.Expect(packet.TypeSuback)
+	for i := range n {
+		p, err := sub.Read(5 * time.Second)
+		if err != nil {
+			t.Fatalf("retained message %d of %d: %v", i, n, err)
+		}
+		if pp, ok := p.(*packet.Publish); !ok || !pp.Retain {
+			t.Fatalf("retained message %d of %d: got %v", i, n, p)
+		}
+	}
+	if d := b.Stats().Dropped["output_full"]; d != 0 {
+		t.Fatalf("%d retained messages dropped", d)
 	}
 }

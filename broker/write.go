@@ -144,7 +144,8 @@ func (c *conn) sendPublish(msg *Message, qos byte, retain bool, id uint16, dup b
 		c.wmu.Unlock()
 		return false
 	}
-	if qos == 0 && len(c.out) >= c.srv.limits().MaxOutputBytes {
+	if limit := c.srv.limits().MaxOutputBytes; qos == 0 && len(c.out) >= limit &&
+		(!retain || len(c.out) >= limit*RetainedOutputFactor) {
 		c.wmu.Unlock()
 		c.srv.drop(DropOutputFull, c.info.ClientID)
 		return false

@@ -46,7 +46,8 @@ connect_timeout = "10s"
 # Time a write to a client may block before the connection is closed.
 write_timeout = "30s"
 
-# Bytes waiting to be written to one client before QoS 0 messages are dropped.
+# Bytes waiting to be written to one client before QoS 0 messages are dropped;
+# 16 times as many for retained messages (those sent for a new subscription).
 max_output_bytes = "4MiB"
 
 # Longest keep-alive an MQTT 5.0 client may use, in whole seconds up to 65535s;
