@@ -143,9 +143,15 @@ func newConn(s *Server, nc net.Conn) *conn {
 	return c
 }
 
-// end closes the connection (finish) and lets the server forget it.
+// end closes the connection (finish), gives its read buffer back and lets
+// the server forget it.
 func (c *conn) end(err error) {
 	c.finish(err)
+	if c.br != nil {
+		c.br.Reset(nil)
+		readers.Put(c.br)
+		c.br = nil
+	}
 	c.srv.release(c)
 }
 
