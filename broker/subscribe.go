@@ -89,8 +89,11 @@ func (c *conn) handleSubscribe(h packet.FixedHeader, body []byte) error {
 		// A message published while this runs may reach the session live
 		// and be the retained message of its topic too: the watch keeps
 		// it from being sent twice, or its older retained value after it.
-		c.sess.beginWatch()
-		defer c.sess.endWatch()
+		// Without retained messages to send there is nothing to watch.
+		if len(sendRetained) > 0 {
+			c.sess.beginWatch()
+			defer c.sess.endWatch()
+		}
 		for _, a := range added {
 			if !c.sess.holds(a.sub) {
 				continue // unsubscribed, replaced or ended meanwhile
