@@ -96,8 +96,13 @@ type conn struct {
 	// park's.
 	// kaEnd is when the keep-alive runs out (UnixNano; 0 for never), which
 	// the poller checks while the connection is parked.
-	raw       syscall.RawConn
-	noPark    bool
+	raw    syscall.RawConn
+	noPark bool
+	// parkedAt is when the connection last parked (monoNow); idleShift
+	// doubles its wait before parking while it wakes soon after (see
+	// idleAfter).
+	parkedAt  int64
+	idleShift uint8
 	parkState atomic.Int32
 	pollID    uint64
 	kaEnd     atomic.Int64

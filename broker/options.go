@@ -76,9 +76,11 @@ type Options struct {
 	// IdleAfter is how long a connection waits for input before it parks:
 	// its goroutine ends and its read buffer goes back to a pool until the
 	// socket is readable again, so that a connection with nothing to say
-	// costs its session and little else. Only plain TCP and Unix socket
-	// connections park, and only on Linux. The default is 100ms; a
-	// negative value keeps every connection's goroutine.
+	// costs its session and little else. A connection woken again within
+	// ten times IdleAfter waits twice as long next time, up to 16 times
+	// IdleAfter, so that busy connections stop paying for parks. Only plain
+	// TCP and Unix socket connections park, and only on Linux. The default
+	// is 100ms; a negative value keeps every connection's goroutine.
 	IdleAfter time.Duration
 
 	// MaxOutputBytes bounds the bytes waiting to be written to one client.

@@ -82,7 +82,7 @@ func (c *conn) waitInput(resumed bool) error {
 		deadline := kaEnd
 		var parkAt time.Time
 		if c.raw != nil && !c.noPark {
-			parkAt = time.Now().Add(c.srv.opts.IdleAfter)
+			parkAt = time.Now().Add(c.idleAfter())
 			if deadline.IsZero() || parkAt.Before(deadline) {
 				deadline = parkAt
 			}
@@ -140,6 +140,7 @@ func (c *conn) park() bool {
 	// connection: nothing of it is touched after.
 	parkedNow := &c.srv.counters.parked
 	parkedNow.Add(1)
+	c.parkedAt = monoNow()
 	if c.parkState.CompareAndSwap(parking, parked) {
 		return true
 	}
@@ -171,8 +172,31 @@ func (c *conn) wake() {
 	}
 }
 
+// A park and a wake cost a few system calls and goroutine switches, some
+// tens of microseconds: worth it for a connection that then stays quiet for
+// seconds, not for one that sends every few hundred milliseconds. A
+// connection woken within busyGaps times Options.IdleAfter of its park
+// waits twice as long before it parks next time, up to maxIdleFactor times
+// IdleAfter; one that stayed parked longer is back to IdleAfter.
+const (
+	busyGaps      = 10
+	maxIdleFactor = 16
+)
+
+// idleAfter is how long the connection waits for input before it parks.
+func (c *conn) idleAfter() time.Duration {
+	return c.srv.opts.IdleAfter << c.idleShift
+}
+
 // resume runs a woken connection until it parks again or ends.
 func (c *conn) resume() {
+	if parkedFor := monoNow() - c.parkedAt; parkedFor < int64(busyGaps*c.srv.opts.IdleAfter) {
+		if 1<<(c.idleShift+1) <= maxIdleFactor {
+			c.idleShift++
+		}
+	} else {
+		c.idleShift = 0
+	}
 	c.br = newReader(c.nc)
 	err := c.loop(true)
 	if err == errParked {

@@ -175,3 +175,26 @@ func TestIdleAfterNegativeNeverParks(t *testing.T) {
 	c.Send(&packet.Pingreq{})
 	c.Expect(packet.TypePingresp)
 }
+
+// TestBusyConnectionStopsParking pings every 50ms with IdleAfter 20ms: the
+// connection parks and wakes at first, waits longer each time it is woken
+// soon after a park, and then stays awake between pings; once the pings
+// stop it parks again.
+func TestBusyConnectionStopsParking(t *testing.T) {
+	b := testbroker.Start(t, broker.Options{IdleAfter: 20 * time.Millisecond})
+	c, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "busy", CleanStart: true})
+	waitParked(t, b, 1)
+	parkedAtPing := 0
+	for i := range 30 {
+		time.Sleep(50 * time.Millisecond)
+		if i >= 15 && b.Stats().ConnectionsParked != 0 {
+			parkedAtPing++
+		}
+		c.Send(&packet.Pingreq{})
+		c.Expect(packet.TypePingresp)
+	}
+	if parkedAtPing > 2 {
+		t.Fatalf("parked at %d of the last 15 pings, 50ms apart", parkedAtPing)
+	}
+	waitParked(t, b, 1)
+}
