@@ -122,6 +122,16 @@ var ErrHookForbidden error = &refusal{
 	reason: &packet.ReasonError{Code: packet.NotAuthorized, Msg: "not authorized"},
 }
 
+// ErrBusy is returned by PasswordFile.Authenticate when the client waited
+// for a turn to hash its password until its context was done: as many
+// hashes as there are cores were running all along. It wraps a
+// *packet.ReasonError with the code ServerUnavailable, which does not count
+// towards a ban.
+var ErrBusy error = &refusal{
+	msg:    "auth: too many password checks at once",
+	reason: &packet.ReasonError{Code: packet.ServerUnavailable, Msg: "server busy checking passwords"},
+}
+
 // ErrHookUnavailable is wrapped by the error HTTPHook.Authenticate returns
 // when the check failed: the backend could not be reached in time, or its
 // answer was not one of those HTTPHook lists. It wraps a

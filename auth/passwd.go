@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,8 @@ type PasswordFile struct {
 	// reloadMu serializes Reload, so that a slow reload cannot replace the
 	// table of a later one.
 	reloadMu sync.Mutex
+	// hashing holds a token for each password hash running.
+	hashing chan struct{}
 	// table is the parsed file. Authenticate loads it without a lock;
 	// Reload replaces it whole.
 	table atomic.Pointer[passwordTable]
@@ -54,7 +57,7 @@ func LoadPasswordFile(path string) (*PasswordFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &PasswordFile{path: path}
+	p := &PasswordFile{path: path, hashing: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	p.table.Store(t)
 	return p, nil
 }
@@ -117,8 +120,16 @@ func (p *PasswordFile) Authenticate(ctx context.Context, c *broker.ClientInfo, p
 		}
 	}
 	// A missing password is still hashed, so that it takes as long to
-	// refuse as a wrong one.
+	// refuse as a wrong one. At most one hash per core runs at once: a
+	// flood of CONNECTs waits its turn instead of taking every core from
+	// the clients already in.
+	select {
+	case p.hashing <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("auth: authenticate %q: %w (%w)", c.Username, ErrBusy, ctx.Err())
+	}
 	ok, err := h.verify(password)
+	<-p.hashing
 	if err != nil {
 		return fmt.Errorf("auth: authenticate %q: %w", c.Username, err)
 	}

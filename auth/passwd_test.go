@@ -9,10 +9,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/midgemq/midge/broker"
 	"github.com/midgemq/midge/packet"
@@ -459,4 +461,47 @@ func TestConcurrentReload(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+// TestHashingBounded keeps one password hash per core running and checks
+// that another CONNECT waits for a turn, and is refused with ErrBusy
+// (ServerUnavailable) when its context ends first.
+func TestHashingBounded(t *testing.T) {
+	h, err := HashPassword("secret", 100_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "passwd")
+	if err := os.WriteFile(path, []byte("alice:"+h+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, err := LoadPasswordFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy := cap(p.hashing)
+	var wg sync.WaitGroup
+	for range busy {
+		wg.Go(func() {
+			if err := p.Authenticate(context.Background(), &broker.ClientInfo{Username: "alice"}, []byte("secret")); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	// Wait until every turn is taken.
+	for len(p.hashing) < busy {
+		runtime.Gosched()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	err = p.Authenticate(ctx, &broker.ClientInfo{Username: "alice"}, []byte("secret"))
+	var re *packet.ReasonError
+	if !errors.Is(err, ErrBusy) || !errors.As(err, &re) || re.Code != packet.ServerUnavailable {
+		t.Fatalf("with %d hashes running: %v, want ErrBusy with ServerUnavailable", busy, err)
+	}
+	wg.Wait()
+	// With the turns free again the same client gets in.
+	if err := p.Authenticate(context.Background(), &broker.ClientInfo{Username: "alice"}, []byte("secret")); err != nil {
+		t.Fatal(err)
+	}
 }
