@@ -11,12 +11,11 @@ import (
 )
 
 // A connection that has waited Options.IdleAfter for input parks: its
-// goroutine ends and its read buffer goes back to readers, and the server's
-// poller starts a new goroutine once the socket is readable or the
-// keep-alive has run out, or another goroutine wakes it (stop). Most connections of a
-// fleet of devices are idle most of the time; parked, each costs its
-// session, its socket and a few hundred bytes, not a goroutine stack and a
-// buffer.
+// goroutine ends and its read buffer goes back to readers, and the
+// server's poller starts a goroutine again once the socket is readable or
+// the keep-alive has run out, or another goroutine wakes it (stop). Most
+// connections of a fleet of devices are idle most of the time; parked, a
+// connection holds no goroutine stack and no read buffer.
 //
 // parkState moves running → parking → parked, and back to running when a
 // goroutine is started for the connection again. A wake that comes while
@@ -63,6 +62,7 @@ func parkable(nc net.Conn) (syscall.RawConn, bool) {
 // errParked. resumed is set for the first wait of a goroutine started by
 // wake: the keep-alive still runs from the last input (kaEnd).
 func (c *conn) waitInput(resumed bool) error {
+	now := time.Now()
 	var kaEnd time.Time
 	switch {
 	case resumed:
@@ -70,7 +70,7 @@ func (c *conn) waitInput(resumed bool) error {
 			kaEnd = time.Unix(0, n)
 		}
 	case c.keepAlive > 0:
-		kaEnd = time.Now().Add(c.keepAlive * 3 / 2)
+		kaEnd = now.Add(c.keepAlive * 3 / 2)
 		c.kaEnd.Store(kaEnd.UnixNano())
 	default:
 		c.kaEnd.Store(0)
@@ -82,7 +82,7 @@ func (c *conn) waitInput(resumed bool) error {
 		deadline := kaEnd
 		var parkAt time.Time
 		if c.raw != nil && !c.noPark {
-			parkAt = time.Now().Add(c.idleAfter())
+			parkAt = now.Add(c.idleAfter())
 			if deadline.IsZero() || parkAt.Before(deadline) {
 				deadline = parkAt
 			}
@@ -107,6 +107,7 @@ func (c *conn) waitInput(resumed bool) error {
 		if c.park() {
 			return errParked
 		}
+		now = time.Now()
 	}
 }
 
@@ -203,26 +204,4 @@ func (c *conn) resume() {
 		return
 	}
 	c.end(err)
-}
-
-// tcpProbe is the TCP keep-alive of a connection whose client asked for no
-// MQTT keep-alive: a peer gone without a word is found within about two
-// minutes instead of never.
-var tcpProbe = net.KeepAliveConfig{Enable: true, Idle: 60 * time.Second, Interval: 15 * time.Second, Count: 4}
-
-// tcpKeepAlive turns on TCP keep-alive probes on the TCP connection under
-// nc (TLS, WebSocket and PROXY connections are unwrapped). Listeners may
-// leave them off for every connection (net.ListenConfig.KeepAlive < 0).
-func tcpKeepAlive(nc net.Conn) {
-	for range 4 {
-		switch c := nc.(type) {
-		case *net.TCPConn:
-			c.SetKeepAliveConfig(tcpProbe)
-			return
-		case interface{ NetConn() net.Conn }:
-			nc = c.NetConn()
-		default:
-			return
-		}
-	}
 }

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"syscall"
@@ -24,6 +25,9 @@ type poller struct {
 	closed bool
 	done   chan struct{}
 }
+
+// errPollerClosed is returned by arm once the server has closed its poller.
+var errPollerClosed = errors.New("broker: poller closed")
 
 // pollerSupported reports whether connections can park here.
 const pollerSupported = true
@@ -55,7 +59,7 @@ func (p *poller) arm(c *conn) error {
 		p.mu.Lock()
 		if p.closed {
 			p.mu.Unlock()
-			return fmt.Errorf("broker: poller closed")
+			return errPollerClosed
 		}
 		p.lastID++
 		c.pollID = p.lastID
