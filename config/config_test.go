@@ -245,6 +245,9 @@ func TestParseErrors(t *testing.T) {
 		{name: "empty listener name", doc: "[[listener]]\nname = \"\"\n", line: 4, key: "listener[0].name", want: "must not be empty"},
 		{name: "empty listener address", doc: "[[listener]]\naddress = \"\"\n", line: 4, key: "listener[0].address", want: "must not be empty"},
 		{name: "listener address without port", doc: "[[listener]]\naddress = \"1883\"\n", line: 4, key: "listener[0].address", want: "want host:port"},
+		{name: "listener port out of range", doc: "[[listener]]\naddress = \"127.0.0.1:99999\"\n", line: 4, key: "listener[0].address", want: "bad port"},
+		{name: "listener port not a number", doc: "[[listener]]\naddress = \"127.0.0.1:notaport\"\n", line: 4, key: "listener[0].address", want: "bad port"},
+		{name: "http_listen bad port", doc: "http_listen = \"127.0.0.1:abc\"\n", line: 3, key: "http_listen", want: "bad port"},
 		{name: "no listeners", doc: "listener = []\n", line: 3, key: "listener", want: "at least one"},
 		{name: "inline listener with bad type", doc: "listener = [\n  {name = \"a\"},\n  {name = \"b\", type = \"quic\"},\n]\n", line: 5, key: "listener[1].type", want: "unknown listener type"},
 

@@ -95,8 +95,8 @@ func (c *Config) Validate() error {
 		bad("auth_ban_time", "%s is not positive", c.AuthBanTime.Duration)
 	}
 	if c.HTTPListen != "" {
-		if _, _, err := net.SplitHostPort(c.HTTPListen); err != nil {
-			bad("http_listen", "want host:port: %w", err)
+		if err := checkHostPort(c.HTTPListen); err != nil {
+			bad("http_listen", "%w", err)
 		}
 	}
 	if c.SysInterval.Duration < 0 {
@@ -246,9 +246,22 @@ func (c *Config) validateListeners() []error {
 		}
 		if l.Address == "" {
 			bad(key+".address", "must not be empty")
-		} else if _, _, err := net.SplitHostPort(l.Address); err != nil {
-			bad(key+".address", "want host:port: %w", err)
+		} else if err := checkHostPort(l.Address); err != nil {
+			bad(key+".address", "%w", err)
 		}
 	}
 	return errs
+}
+
+// checkHostPort checks that addr is host:port with a port net.Listen takes: a
+// number from 0 to 65535 or a service name.
+func checkHostPort(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("want host:port: %w", err)
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return fmt.Errorf("bad port in %q: %w", addr, err)
+	}
+	return nil
 }
