@@ -27,8 +27,8 @@ const (
 	// commit share the next one.
 	DurabilitySync
 	// DurabilityNone acknowledges at once and writes the store behind,
-	// without fsync: a crash loses the last moments, a clean shutdown
-	// nothing.
+	// without fsync, syncing within a second of the first unsynced
+	// commit: a crash loses at most that second, a clean shutdown nothing.
 	DurabilityNone
 )
 
@@ -99,6 +99,9 @@ type persister struct {
 	done chan struct{}
 	// spare is the batch the committer applied last, kept for reuse.
 	spare store.Batch
+	// unsynced is set while commits applied without fsync wait for one;
+	// only the committer uses it.
+	unsynced bool
 }
 
 type pendingBody struct {
@@ -130,15 +133,22 @@ func newPersister(st store.Store, mode Durability, interval time.Duration, maxBy
 }
 
 // run is the committer: it applies the batch whenever there is one, after
-// gathering for the commit interval in batch mode.
+// gathering for the commit interval in batch mode. In DurabilityNone it
+// applies without fsync and syncs within writeBehind of the first commit
+// that was not synced.
 func (p *persister) run() {
 	defer close(p.done)
-	var last time.Time // when the last commit began
+	var last time.Time          // when the last commit began
+	var behind <-chan time.Time // DurabilityNone: when unsynced commits are due on disk
 	for {
 		select {
 		case <-p.kick:
+		case <-behind:
+			behind = nil
+			p.syncBehind()
+			continue
 		case <-p.stop:
-			p.commit()
+			p.commit(true)
 			return
 		}
 		// Batch mode commits at most once per interval: after a quiet
@@ -151,14 +161,46 @@ func (p *persister) run() {
 			select {
 			case <-time.After(wait):
 			case <-p.stop:
-				p.commit()
+				p.commit(true)
 				return
 			}
 		}
 		last = time.Now()
-		p.commit()
+		p.commit(p.mode != DurabilityNone)
+		if p.unsynced && behind == nil {
+			behind = time.After(writeBehind)
+		}
 	}
 }
+
+// writeBehind bounds how long a write of DurabilityNone stays in the
+// process: Pebble keeps a small unsynced write in its own buffer, which a
+// crash loses however old it is, until something syncs the log.
+const writeBehind = time.Second
+
+// syncBehind makes the commits applied without fsync durable: it commits
+// what is appended with fsync, or, when nothing is, a store.Meta record of
+// the time, which syncs the log that holds them.
+func (p *persister) syncBehind() {
+	if !p.unsynced {
+		return
+	}
+	if p.unwritten() {
+		p.commit(true)
+		return
+	}
+	var b store.Batch
+	b.Set(store.Meta, writtenKey, []byte(time.Now().UTC().Format(time.RFC3339Nano)))
+	if err := p.st.Apply(&b, true); err != nil {
+		p.log.Error("store sync failed", "err", err)
+		return
+	}
+	p.unsynced = false
+}
+
+// writtenKey is the store.Meta record syncBehind writes: when the store
+// was last synced behind the acknowledgements.
+const writtenKey = "written_behind"
 
 // unwritten reports whether writes are waiting for a commit.
 func (p *persister) unwritten() bool {
@@ -170,7 +212,7 @@ func (p *persister) unwritten() bool {
 // commit applies what has been appended, then runs the waiters it
 // satisfies, in order, until none is left: waiters that come while it runs
 // callbacks wait for it rather than overtake the callbacks before them.
-func (p *persister) commit() {
+func (p *persister) commit(sync bool) {
 	// The exclusive group lock makes sure no group of writes that must be
 	// applied together is half in the batch.
 	p.group.Lock()
@@ -185,11 +227,12 @@ func (p *persister) commit() {
 		p.mu.Unlock()
 
 		start := time.Now()
-		err := p.st.Apply(&b, p.mode != DurabilityNone)
+		err := p.st.Apply(&b, sync)
 		p.commits.observe(time.Since(start))
 		if err != nil {
 			p.log.Error("store write failed", "writes", b.Len(), "err", err)
 		}
+		p.unsynced = !sync || (err != nil && p.unsynced)
 		b.Reset()
 		p.checkSize()
 

@@ -130,7 +130,7 @@ store = "pebble"
 
 # When a QoS 1 or 2 message is acknowledged: "batch" (once the group commit
 # holding it is on disk), "sync" (once its own commit is on disk) or "none"
-# (at once, the store is written behind without fsync).
+# (at once; the store is written behind and synced within a second).
 durability = "batch"
 
 # How long "batch" durability gathers writes before one commit (0s to 1s).
