@@ -64,11 +64,14 @@ func (a *auditFile) Reopen() error {
 	if a.path == "" || a.path == "-" {
 		return nil
 	}
+	// The file is made under the lock: a line written once the new file
+	// exists goes to it, not to the old one.
+	a.mu.Lock()
 	f, err := openAppend(a.path)
 	if err != nil {
+		a.mu.Unlock()
 		return err
 	}
-	a.mu.Lock()
 	old := a.f
 	if old == nil { // closed meanwhile
 		a.mu.Unlock()

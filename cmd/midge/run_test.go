@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -222,12 +223,18 @@ func TestRun(t *testing.T) {
 // serve with an error naming it, and releases the data directory.
 func TestServeListenFailure(t *testing.T) {
 	dir := t.TempDir()
+	// The second listener's address is taken, which only listening finds.
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
 	cfg := writeFile(t, "two.toml", `[[listener]]
 name = "good"
 address = "127.0.0.1:0"
 [[listener]]
 name = "broken"
-address = "127.0.0.1:99999"
+address = "`+taken.Addr().String()+`"
 `)
 	var stderr bytes.Buffer
 	code := serve(context.Background(), []string{"--config", cfg, "--data", dir, "--log-level", "error"}, &stderr)
