@@ -346,7 +346,7 @@ func (c *conn) finish(err error) {
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) && !c.stopping.Load() {
 		if c.sess == nil {
-			c.srv.drop(DropConnectTimeout, "")
+			c.srv.dropRemote(DropConnectTimeout, c.nc.RemoteAddr())
 		} else if c.version == packet.V5 {
 			// The keep-alive ran out: a 5.0 client is told why.
 			c.sendLast(&packet.Disconnect{ReasonCode: packet.KeepAliveTimeout})

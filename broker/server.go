@@ -167,7 +167,7 @@ func (s *Server) isClosing() bool {
 func (s *Server) accept(nc net.Conn) {
 	if !s.limiter.allow(nc.RemoteAddr(), time.Now()) {
 		nc.Close()
-		s.drop(DropConnectRate, "")
+		s.dropRemote(DropConnectRate, nc.RemoteAddr())
 		return
 	}
 	s.mu.Lock()
@@ -179,7 +179,7 @@ func (s *Server) accept(nc net.Conn) {
 	if limit := s.limits().MaxConnections; limit > 0 && len(s.conns) >= limit {
 		s.mu.Unlock()
 		nc.Close()
-		s.drop(DropMaxConnections, "")
+		s.dropRemote(DropMaxConnections, nc.RemoteAddr())
 		return
 	}
 	c := newConn(s, nc)

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"log/slog"
+	"net"
 	"sync/atomic"
 )
 
@@ -160,6 +161,17 @@ func (s *Server) drop(r DropReason, clientID string) {
 		s.log.Warn("dropped", "reason", r.String(), "client_id", clientID, "total", n)
 	}
 	s.observe(event{kind: eventDrop, reason: r, info: ClientInfo{ClientID: clientID}})
+}
+
+// dropRemote is drop for a connection that has no client id yet, such as
+// one refused at accept or one that sent no CONNECT: the log names its
+// address instead.
+func (s *Server) dropRemote(r DropReason, remote net.Addr) {
+	n := s.counters.dropped[r].Add(1)
+	if n == 1 || n%1000 == 0 {
+		s.log.Warn("dropped", "reason", r.String(), "remote", remote.String(), "total", n)
+	}
+	s.observe(event{kind: eventDrop, reason: r, info: ClientInfo{Remote: remote}})
 }
 
 // Stats returns a snapshot of the server's counters.
