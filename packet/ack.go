@@ -56,7 +56,7 @@ func (a *Ack) Decode(h FixedHeader, body []byte, v Version) error {
 		}
 		a.ReasonCode = code
 		if b = b[1:]; len(b) > 0 {
-			if b, err = a.Properties.decode(b, &ackProps); err != nil {
+			if b, err = a.Properties.decode(b, &ackProps, &arena{base: b}); err != nil {
 				return err
 			}
 		}

@@ -54,7 +54,7 @@ func (c *Connack) Decode(h FixedHeader, body []byte, v Version) error {
 		if !connackCodes.has(c.ReasonCode) {
 			return ErrInvalidReasonCode
 		}
-		if b, err = c.Properties.decode(b, &connackProps); err != nil {
+		if b, err = c.Properties.decode(b, &connackProps, &arena{base: b}); err != nil {
 			return err
 		}
 	} else {

@@ -109,22 +109,23 @@ func (c *Connect) Decode(h FixedHeader, body []byte, _ Version) error {
 	if c.KeepAlive, b, err = readUint16(b); err != nil {
 		return err
 	}
+	a := arena{base: b} // every string from here on shares one copy
 	if c.Version == V5 {
-		if b, err = c.Properties.decode(b, &connectProps); err != nil {
+		if b, err = c.Properties.decode(b, &connectProps, &a); err != nil {
 			return err
 		}
 	}
-	if c.ClientID, b, err = readString(b); err != nil {
+	if c.ClientID, b, err = a.readString(b); err != nil {
 		return err
 	}
 	if flags&connectWill != 0 {
 		w := &Will{QoS: willQoS, Retain: flags&connectWillRetain != 0}
 		if c.Version == V5 {
-			if b, err = w.Properties.decode(b, &willProps); err != nil {
+			if b, err = w.Properties.decode(b, &willProps, &a); err != nil {
 				return err
 			}
 		}
-		if w.Topic, b, err = readString(b); err != nil {
+		if w.Topic, b, err = a.readString(b); err != nil {
 			return err
 		}
 		if w.Payload, b, err = readBinary(b); err != nil {
@@ -134,7 +135,7 @@ func (c *Connect) Decode(h FixedHeader, body []byte, _ Version) error {
 		c.Will = w
 	}
 	if c.UsernameFlag {
-		if c.Username, b, err = readString(b); err != nil {
+		if c.Username, b, err = a.readString(b); err != nil {
 			return err
 		}
 	}

@@ -24,9 +24,16 @@ type decoder interface {
 // *Connack, *Publish, *Ack (for PUBACK, PUBREC, PUBREL and PUBCOMP), *Subscribe, *Suback, *Unsubscribe,
 // *Unsuback, *Pingreq, *Pingresp, *Disconnect or *Auth.
 //
-// []byte fields of the result alias body, so body must not be reused while the packet is; strings are copied.
-// Every error is a *ReasonError carrying the reason code to answer with. Decode never panics and allocates no more
-// than the size of body, whatever the lengths written inside it.
+// []byte fields of the result alias body, so body must not be reused while the packet is; strings are copied, all
+// of a packet's strings sharing one copy of the part of body that holds them, so keeping any one of them keeps that
+// copy (at most len(body) bytes) alive. Every error is a *ReasonError carrying the reason code to answer with.
+//
+// Decode never panics and never sizes an allocation from a length read off the wire. It allocates at most
+// 9*len(body) + 32 KiB bytes, whatever the body holds: the packet struct, one copy of the body's strings (at most
+// len(body)), and one slice per list, counted first and allocated at its exact size: 32 bytes per User Property (5
+// or more body bytes), 24 per SUBSCRIBE subscription (3 or more), 16 per UNSUBSCRIBE filter (2 or more), 4 per
+// Subscription Identifier (2 or more) and 1 per SUBACK or UNSUBACK reason code (1). So lists cost at most 8 bytes
+// per body byte; the 32 KiB covers the packet struct and the rounding of allocations to size classes and pages.
 func Decode(h FixedHeader, body []byte, v Version) (Packet, error) {
 	p, err := New(h.Type)
 	if err != nil {

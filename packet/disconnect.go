@@ -55,7 +55,7 @@ func decodeReasonAndProperties(body []byte, codes *codeSet, ctx *propContext) (R
 	b := body[1:]
 	if len(b) > 0 {
 		var err error
-		if b, err = p.decode(b, ctx); err != nil {
+		if b, err = p.decode(b, ctx, &arena{base: b}); err != nil {
 			return 0, Properties{}, err
 		}
 		if len(b) != 0 {

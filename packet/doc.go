@@ -23,15 +23,19 @@
 // # Caveats
 //
 //   - Decoded []byte fields (Payload, Password, Will.Payload, Correlation Data, Authentication Data) alias the body
-//     passed to Decode. Copy them, or the whole body, before reusing the read buffer. Strings are always copied.
+//     passed to Decode. Copy them, or the whole body, before reusing the read buffer. Strings are always copied
+//     (into one copy per packet).
 //   - The codec checks syntax, not state. It does not know topic aliases, packet identifiers in flight, the
 //     negotiated maximums, or the direction a packet travels (for example, a client's PUBLISH must not carry a
 //     Subscription Identifier); the broker checks those.
 //   - Topic names and filters are only checked as UTF-8 strings; wildcards, empty filters and '$share/' syntax are
 //     the topic package's concern. The 23-character client identifier limit of 3.1 is not enforced either.
 //   - Decode never sizes an allocation from a length read off the wire, but a decoded packet can take more memory
-//     than its body: each User Property costs a UserProperty value for its 5 bytes on the wire, for example.
-//     Bound the packet size (ReadFixedHeader's maxSize) to bound the memory.
+//     than its body: at most 9*len(body) + 32 KiB bytes. All the strings of a packet share one copy of the body
+//     (at most its size); each list is counted first and allocated once, and costs at most 8 bytes per body byte
+//     (a UserProperty value, 32 bytes, for each User Property of 5 bytes on the wire; a Subscription, 24 bytes, for
+//     each subscription of 3; a string header, 16 bytes, for each UNSUBSCRIBE filter of 2). Bound the packet size
+//     (ReadFixedHeader's maxSize) to bound the memory. Keeping one decoded string keeps its packet's copy alive.
 //   - Some encodings have several forms. Append always writes the shortest one (for example a 5.0 PUBACK with
 //     Success and no properties as two bytes, and properties in increasing identifier order), so re-encoding a
 //     decoded packet can give different bytes that decode to the same packet.

@@ -177,8 +177,10 @@ var (
 
 // decode reads a property length and the properties it covers into p, which must be zero, and returns what follows
 // them. It checks that each identifier is known (MalformedPacket), allowed in ctx and not repeated unless it may be
-// (ProtocolError), that the length does not overrun the body, and the value ranges (see validate).
-func (p *Properties) decode(b []byte, ctx *propContext) ([]byte, error) {
+// (ProtocolError), that the length does not overrun the body, and the value ranges (see validate). Strings are
+// taken from a (see arena); the User Property and Subscription Identifier slices are counted first and allocated
+// once, at their exact size.
+func (p *Properties) decode(b []byte, ctx *propContext, a *arena) ([]byte, error) {
 	n, b, err := readVarint(b)
 	if err != nil {
 		return nil, err
@@ -190,6 +192,10 @@ func (p *Properties) decode(b []byte, ctx *propContext) ([]byte, error) {
 	var seen propSet
 	for len(data) > 0 {
 		id := data[0]
+		if (id == propUserProperty && p.UserProperties == nil) ||
+			(id == propSubscriptionIdentifier && p.SubscriptionIdentifiers == nil) {
+			p.allocRepeated(data)
+		}
 		data = data[1:]
 		if id >= 64 || knownProps&bit(id) == 0 {
 			return nil, ErrUnknownProperty
@@ -201,7 +207,7 @@ func (p *Properties) decode(b []byte, ctx *propContext) ([]byte, error) {
 			return nil, ErrDuplicateProperty
 		}
 		seen |= bit(id)
-		if data, err = p.decodeOne(id, data); err != nil {
+		if data, err = p.decodeOne(id, data, a); err != nil {
 			return nil, err
 		}
 	}
@@ -212,7 +218,7 @@ func (p *Properties) decode(b []byte, ctx *propContext) ([]byte, error) {
 }
 
 // decodeOne reads the value of property id. Every read stays inside the property length: data ends there.
-func (p *Properties) decodeOne(id byte, data []byte) (rest []byte, err error) {
+func (p *Properties) decodeOne(id byte, data []byte, a *arena) (rest []byte, err error) {
 	switch id {
 	case propPayloadFormatIndicator:
 		p.HasPayloadFormatIndicator = true
@@ -221,9 +227,9 @@ func (p *Properties) decodeOne(id byte, data []byte) (rest []byte, err error) {
 		p.HasMessageExpiryInterval = true
 		p.MessageExpiryInterval, rest, err = readUint32(data)
 	case propContentType:
-		p.ContentType, rest, err = readString(data)
+		p.ContentType, rest, err = a.readString(data)
 	case propResponseTopic:
-		p.ResponseTopic, rest, err = readString(data)
+		p.ResponseTopic, rest, err = a.readString(data)
 	case propCorrelationData:
 		p.CorrelationData, rest, err = readBinary(data)
 	case propSubscriptionIdentifier:
@@ -235,12 +241,12 @@ func (p *Properties) decodeOne(id byte, data []byte) (rest []byte, err error) {
 		p.HasSessionExpiryInterval = true
 		p.SessionExpiryInterval, rest, err = readUint32(data)
 	case propAssignedClientIdentifier:
-		p.AssignedClientIdentifier, rest, err = readString(data)
+		p.AssignedClientIdentifier, rest, err = a.readString(data)
 	case propServerKeepAlive:
 		p.HasServerKeepAlive = true
 		p.ServerKeepAlive, rest, err = readUint16(data)
 	case propAuthenticationMethod:
-		p.AuthenticationMethod, rest, err = readString(data)
+		p.AuthenticationMethod, rest, err = a.readString(data)
 	case propAuthenticationData:
 		p.AuthenticationData, rest, err = readBinary(data)
 	case propRequestProblemInformation:
@@ -253,11 +259,11 @@ func (p *Properties) decodeOne(id byte, data []byte) (rest []byte, err error) {
 		p.HasRequestResponseInformation = true
 		p.RequestResponseInformation, rest, err = readByte(data)
 	case propResponseInformation:
-		p.ResponseInformation, rest, err = readString(data)
+		p.ResponseInformation, rest, err = a.readString(data)
 	case propServerReference:
-		p.ServerReference, rest, err = readString(data)
+		p.ServerReference, rest, err = a.readString(data)
 	case propReasonString:
-		p.ReasonString, rest, err = readString(data)
+		p.ReasonString, rest, err = a.readString(data)
 	case propReceiveMaximum:
 		p.HasReceiveMaximum = true
 		p.ReceiveMaximum, rest, err = readUint16(data)
@@ -275,8 +281,8 @@ func (p *Properties) decodeOne(id byte, data []byte) (rest []byte, err error) {
 		p.RetainAvailable, rest, err = readByte(data)
 	case propUserProperty:
 		var u UserProperty
-		if u.Key, rest, err = readString(data); err == nil {
-			if u.Value, rest, err = readString(rest); err == nil {
+		if u.Key, rest, err = a.readString(data); err == nil {
+			if u.Value, rest, err = a.readString(rest); err == nil {
 				p.UserProperties = append(p.UserProperties, u)
 			}
 		}
@@ -294,6 +300,71 @@ func (p *Properties) decodeOne(id byte, data []byte) (rest []byte, err error) {
 		p.SharedSubscriptionAvailable, rest, err = readByte(data)
 	}
 	return rest, err
+}
+
+// propWidth gives the encoded size of each property's value, for allocRepeated: a fixed size, or one of the
+// variable forms below. 0 marks an unknown identifier.
+var propWidth = [64]int8{
+	propPayloadFormatIndicator: 1, propMessageExpiryInterval: 4, propContentType: widthString,
+	propResponseTopic: widthString, propCorrelationData: widthString, propSubscriptionIdentifier: widthVarint,
+	propSessionExpiryInterval: 4, propAssignedClientIdentifier: widthString, propServerKeepAlive: 2,
+	propAuthenticationMethod: widthString, propAuthenticationData: widthString, propRequestProblemInformation: 1,
+	propWillDelayInterval: 4, propRequestResponseInformation: 1, propResponseInformation: widthString,
+	propServerReference: widthString, propReasonString: widthString, propReceiveMaximum: 2,
+	propTopicAliasMaximum: 2, propTopicAlias: 2, propMaximumQoS: 1, propRetainAvailable: 1,
+	propUserProperty: widthPair, propMaximumPacketSize: 4, propWildcardSubscriptionAvailable: 1,
+	propSubscriptionIdentifierAvailable: 1, propSharedSubscriptionAvailable: 1,
+}
+
+const (
+	widthVarint = -1 // a variable byte integer
+	widthString = -2 // a two-byte length and that many bytes
+	widthPair   = -3 // two of those
+)
+
+// allocRepeated counts the User Properties and Subscription Identifiers in data, the rest of a property block from
+// an identifier on, and gives p's slices for them their capacity, so that decoding appends without growing. The
+// count stops at the first malformed property (decode then fails there); each counted element took at least 5
+// (User Property) or 2 (Subscription Identifier) bytes of data, so the capacity is bounded by the body.
+func (p *Properties) allocRepeated(data []byte) {
+	var users, ids int
+	for len(data) > 0 {
+		id := data[0]
+		if id >= 64 || propWidth[id] == 0 {
+			break
+		}
+		data = data[1:]
+		var err error
+		switch w := propWidth[id]; w {
+		case widthVarint:
+			if _, data, err = readVarint(data); err == nil {
+				ids++
+			}
+		case widthString:
+			_, data, err = readBinary(data)
+		case widthPair:
+			if _, data, err = readBinary(data); err == nil {
+				if _, data, err = readBinary(data); err == nil {
+					users++
+				}
+			}
+		default:
+			if int(w) > len(data) {
+				err = ErrTruncated
+			} else {
+				data = data[w:]
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	if p.UserProperties == nil && users > 0 {
+		p.UserProperties = make([]UserProperty, 0, users)
+	}
+	if p.SubscriptionIdentifiers == nil && ids > 0 {
+		p.SubscriptionIdentifiers = make([]uint32, 0, ids)
+	}
 }
 
 // validate checks the value ranges of the properties that are set. Decode and Append share it, so that Append

@@ -40,7 +40,7 @@ func TestPropertiesEveryIdentifier(t *testing.T) {
 				t.Fatalf("encoding % x: want length %d and identifier 0x%02x first", enc, n, id)
 			}
 			var got Properties
-			rest, err := got.decode(enc, ctx)
+			rest, err := got.decode(enc, ctx, &arena{base: enc})
 			if err != nil || len(rest) != 0 {
 				t.Fatalf("decode: %v, %d bytes left", err, len(rest))
 			}

@@ -1,7 +1,7 @@
 package packet
 
 // Publish is a PUBLISH packet. The broker can decode every incoming PUBLISH into one reused Publish: Decode then
-// allocates only the topic string (and the strings and slices of any properties).
+// allocates only the topic string (which the strings of any properties share) and the slices of any properties.
 type Publish struct {
 	// Dup marks a redelivery; it must be false for QoS 0 [MQTT-3.3.1-2].
 	Dup bool
@@ -43,11 +43,10 @@ func (p *Publish) Decode(h FixedHeader, body []byte, v Version) error {
 	if p.Dup && p.QoS == 0 {
 		return ErrDupQoS0 // [MQTT-3.3.1-2]
 	}
-	topic, b, err := readString(body)
+	topic, b, err := readStringBytes(body)
 	if err != nil {
 		return err
 	}
-	p.Topic = topic
 	if p.QoS > 0 {
 		if p.PacketID, b, err = readUint16(b); err != nil {
 			return err
@@ -56,10 +55,21 @@ func (p *Publish) Decode(h FixedHeader, body []byte, v Version) error {
 			return ErrPacketIDZero // [MQTT-2.2.1-3]
 		}
 	}
+	// The topic and the strings of the properties share one copy, of the body from the topic to the end of the
+	// properties; the payload is never copied. Without string properties only the topic is copied.
+	var a arena
 	if v == V5 {
-		if b, err = p.Properties.decode(b, &publishProps); err != nil {
+		if n, rest, err := readVarint(b); err == nil && n <= len(rest) {
+			a.base = body[2 : len(body)-len(rest)+n]
+		}
+		if b, err = p.Properties.decode(b, &publishProps, &a); err != nil {
 			return err
 		}
+	}
+	if a.made {
+		p.Topic = a.str(topic, 0)
+	} else if len(topic) > 0 {
+		p.Topic = string(topic)
 	}
 	if err := p.checkTopic(v); err != nil {
 		return err

@@ -59,13 +59,38 @@ func readStringBytes(b []byte) ([]byte, []byte, error) {
 	return s, b, nil
 }
 
-// readString reads a UTF-8 encoded string, validates it and copies it.
-func readString(b []byte) (string, []byte, error) {
-	s, b, err := readStringBytes(b)
+// arena gives the strings of one decode a single backing copy: the first non-empty string copies base, the part
+// of the body the strings come from, with one string(base) conversion, and every string is a substring of that
+// copy. A decode thus allocates at most len(base) bytes for all its strings, instead of one allocation each.
+type arena struct {
+	base []byte
+	s    string // string(base), once made
+	made bool
+}
+
+// str returns sb, which the caller says is base[off:off+len(sb)], as a substring of the copy of base. Should sb
+// not lie there after all, it is copied on its own, so a wrong offset costs an allocation, never a wrong string.
+func (a *arena) str(sb []byte, off int) string {
+	if len(sb) == 0 {
+		return ""
+	}
+	if off < 0 || off > len(a.base)-len(sb) || &a.base[off] != &sb[0] {
+		return string(sb)
+	}
+	if !a.made {
+		a.s, a.made = string(a.base), true
+	}
+	return a.s[off : off+len(sb)]
+}
+
+// readString reads a UTF-8 encoded string and validates it. The result is a substring of a's copy when b is a
+// slice of a.base (b[i:j], not b[i:j:k]), a copy of its own otherwise.
+func (a *arena) readString(b []byte) (string, []byte, error) {
+	sb, rest, err := readStringBytes(b)
 	if err != nil {
 		return "", nil, err
 	}
-	return string(s), b, nil
+	return a.str(sb, cap(a.base)-cap(b)+2), rest, nil
 }
 
 // validString checks the content of a UTF-8 encoded string: well-formed UTF-8, which excludes the surrogates

@@ -48,7 +48,7 @@ func TestStringLengthLimit(t *testing.T) {
 		t.Fatalf("sizeString(65536 bytes) error %v", err)
 	}
 	enc := appendString(nil, max)
-	s, rest, err := readString(enc)
+	s, rest, err := (&arena{base: enc}).readString(enc)
 	if err != nil || s != max || len(rest) != 0 {
 		t.Fatalf("readString of 65535 bytes: %d bytes, %d left, %v", len(s), len(rest), err)
 	}

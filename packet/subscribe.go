@@ -53,20 +53,28 @@ func (s *Subscribe) Decode(h FixedHeader, body []byte, v Version) error {
 		return ErrPacketIDZero // [MQTT-2.2.1-3]
 	}
 	s.PacketID = id
+	a := arena{base: b} // the properties and the filters share one copy
 	if v == V5 {
-		if b, err = s.Properties.decode(b, &subscribeProps); err != nil {
+		if b, err = s.Properties.decode(b, &subscribeProps, &a); err != nil {
 			return err
 		}
 	}
 	if len(b) == 0 {
 		return ErrNoSubscriptions // [MQTT-3.8.3-3]
 	}
-	// The capacity is bounded by the body, which holds at least three bytes per subscription, so the wire cannot
-	// make this allocate more than the packet's own size.
-	s.Subscriptions = make([]Subscription, 0, min(len(b)/subscriptionMinEncoding, 64))
+	// Count the subscriptions first and allocate the slice once. Each counted subscription took at least
+	// subscriptionMinEncoding bytes, which bounds the count by the body.
+	n := 0
+	for rest := b; len(rest) > 0; n++ {
+		if _, rest, err = readBinary(rest); err != nil || len(rest) == 0 {
+			break
+		}
+		rest = rest[1:]
+	}
+	s.Subscriptions = make([]Subscription, 0, n)
 	for len(b) > 0 {
 		var sub Subscription
-		if sub.Filter, b, err = readString(b); err != nil {
+		if sub.Filter, b, err = a.readString(b); err != nil {
 			return err
 		}
 		var opts byte
@@ -200,7 +208,7 @@ func (s *Suback) Decode(h FixedHeader, body []byte, v Version) error {
 	}
 	s.PacketID = id
 	if v == V5 {
-		if b, err = s.Properties.decode(b, &ackProps); err != nil {
+		if b, err = s.Properties.decode(b, &ackProps, &arena{base: b}); err != nil {
 			return err
 		}
 	}

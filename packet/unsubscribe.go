@@ -27,19 +27,27 @@ func (u *Unsubscribe) Decode(h FixedHeader, body []byte, v Version) error {
 		return ErrPacketIDZero // [MQTT-2.2.1-3]
 	}
 	u.PacketID = id
+	a := arena{base: b} // the properties and the filters share one copy
 	if v == V5 {
-		if b, err = u.Properties.decode(b, &userOnlyProps); err != nil {
+		if b, err = u.Properties.decode(b, &userOnlyProps, &a); err != nil {
 			return err
 		}
 	}
 	if len(b) == 0 {
 		return ErrNoSubscriptions // [MQTT-3.10.3-2]
 	}
-	// Each filter takes at least its two-byte length, which bounds the capacity by the body.
-	u.Filters = make([]string, 0, min(len(b)/2, 64))
+	// Count the filters first and allocate the slice once. Each counted filter took at least its two-byte
+	// length, which bounds the count by the body.
+	n := 0
+	for rest := b; len(rest) > 0; n++ {
+		if _, rest, err = readBinary(rest); err != nil {
+			break
+		}
+	}
+	u.Filters = make([]string, 0, n)
 	for len(b) > 0 {
 		var f string
-		if f, b, err = readString(b); err != nil {
+		if f, b, err = a.readString(b); err != nil {
 			return err
 		}
 		u.Filters = append(u.Filters, f)
@@ -122,7 +130,7 @@ func (u *Unsuback) Decode(h FixedHeader, body []byte, v Version) error {
 		}
 		return nil
 	}
-	if b, err = u.Properties.decode(b, &ackProps); err != nil {
+	if b, err = u.Properties.decode(b, &ackProps, &arena{base: b}); err != nil {
 		return err
 	}
 	u.ReasonCodes, err = decodeCodes(b, &unsubackCodes)
