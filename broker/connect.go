@@ -108,11 +108,10 @@ func (c *conn) accept(p *packet.Connect) error {
 
 	if p.ClientID == "" {
 		switch {
-		case p.Version == packet.V31:
-			// 3.1 requires a client identifier of 1 to 23 characters.
-			return c.refuse(packet.ClientIdentifierNotValid, "empty client identifier in MQTT 3.1")
-		case p.Version == packet.V311 && !p.CleanStart:
+		case p.Version != packet.V5 && !p.CleanStart:
 			// [MQTT-3.1.3-8] An empty id is only allowed with Clean Session.
+			// 3.1 asks for 1 to 23 characters; like 3.1.1, Midge assigns
+			// one to a clean session rather than refuse the client.
 			return c.refuse(packet.ClientIdentifierNotValid, "empty client identifier without clean session")
 		}
 		// [MQTT-3.1.3-6] Assign a unique client identifier.

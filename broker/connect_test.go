@@ -24,7 +24,8 @@ func TestClientIDRules(t *testing.T) {
 		{name: "v311 empty clean", v: packet.V311, clean: true, want: packet.Success, raw: 0},
 		// [MQTT-3.1.3-8] An empty id without Clean Session is refused with 0x02.
 		{name: "v311 empty persistent", v: packet.V311, clean: false, want: packet.ClientIdentifierNotValid, raw: 2},
-		{name: "v31 empty", v: packet.V31, clean: true, want: packet.ClientIdentifierNotValid, raw: 2},
+		{name: "v31 empty clean", v: packet.V31, clean: true, want: packet.Success, raw: 0},
+		{name: "v31 empty persistent", v: packet.V31, clean: false, want: packet.ClientIdentifierNotValid, raw: 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
