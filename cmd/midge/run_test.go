@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -279,5 +280,42 @@ func TestServeInProcess(t *testing.T) {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("logs do not contain %s:\n%s", want, stderr.String())
 		}
+	}
+}
+
+// TestFlagsOverrideConfigFile sets data_dir, log_level, log_format and the
+// listener's address in a file and the same settings by flag: the flags win.
+func TestFlagsOverrideConfigFile(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	fileDir, flagDir := t.TempDir(), t.TempDir()
+	cfg := writeFile(t, "midge.toml", fmt.Sprintf(`data_dir = %q
+log_level = "error"
+log_format = "text"
+[[listener]]
+address = "127.0.0.1:1"
+`, fileDir))
+	stderr := &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- serve(ctx, []string{"--config", cfg, "--listen", "127.0.0.1:0", "--data", flagDir,
+			"--log-level", "info", "--log-format", "json"}, stderr)
+	}()
+	// The start line is at info level and in JSON: both flags won.
+	waitFor(t, func() bool { return strings.Contains(stderr.String(), `"msg":"midge started"`) })
+	if _, err := os.Stat(filepath.Join(flagDir, "LOCK")); err != nil {
+		t.Errorf("no LOCK file in the --data directory: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(fileDir, "LOCK")); err == nil {
+		t.Errorf("the file's data_dir was used")
+	}
+	if strings.Contains(stderr.String(), "127.0.0.1:1\"") {
+		t.Errorf("the file's listener address was used:\n%s", stderr.String())
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-timeout(t, 15):
+		t.Fatalf("serve did not return after cancel\n%s", stderr.String())
 	}
 }
