@@ -362,3 +362,51 @@ func TestOldQoS2RecordMigrates(t *testing.T) {
 		return nil
 	})
 }
+
+// TestPendingPubrelAcrossRestart: a QoS 2 message the subscriber has
+// received (PUBREC sent) but not completed is, after a restart, continued
+// with PUBREL and not sent again as a PUBLISH [MQTT-4.4.0-1].
+func TestPendingPubrelAcrossRestart(t *testing.T) {
+	for _, ts := range testStores() {
+		t.Run(ts.name, func(t *testing.T) {
+			st := ts.open(t)
+			b1 := testbroker.Start(t, broker.Options{Store: st})
+			sub, _ := mqtttest.Connect(t, b1.Addr, packet.V311, &packet.Connect{ClientID: "q2sub"})
+			sub.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "q2", QoS: 2}}})
+			sub.Expect(packet.TypeSuback)
+			pub, _ := mqtttest.Connect(t, b1.Addr, packet.V311, &packet.Connect{ClientID: "q2pub", CleanStart: true})
+			pub.Send(&packet.Publish{Topic: "q2", QoS: 2, PacketID: 1, Payload: []byte("once")})
+			pub.Expect(packet.TypePubrec)
+			pub.Send(&packet.Ack{Kind: packet.TypePubrel, PacketID: 1})
+			pub.Expect(packet.TypePubcomp)
+			p := sub.Expect(packet.TypePublish).(*packet.Publish)
+			sub.Send(&packet.Ack{Kind: packet.TypePubrec, PacketID: p.PacketID})
+			if rel := sub.Expect(packet.TypePubrel).(*packet.Ack); rel.PacketID != p.PacketID {
+				t.Fatalf("PUBREL for %d, want %d", rel.PacketID, p.PacketID)
+			}
+			sub.Close() // PUBCOMP never sent: the PUBREL is pending
+
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := b1.Shutdown(ctx); err != nil {
+				t.Fatal(err)
+			}
+			st = ts.reopen(t, st)
+			b2 := testbroker.Start(t, broker.Options{Store: st})
+			back, ack := mqtttest.Connect(t, b2.Addr, packet.V311, &packet.Connect{ClientID: "q2sub"})
+			if !ack.SessionPresent {
+				t.Fatal("session not present after restart")
+			}
+			got, err := back.Read(5 * time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rel, ok := got.(*packet.Ack)
+			if !ok || rel.Kind != packet.TypePubrel || rel.PacketID != p.PacketID {
+				t.Fatalf("after restart got %+v, want PUBREL %d", got, p.PacketID)
+			}
+			back.Send(&packet.Ack{Kind: packet.TypePubcomp, PacketID: p.PacketID})
+			back.ExpectNothing(300 * time.Millisecond)
+		})
+	}
+}
