@@ -56,6 +56,18 @@ func testStores() []testStore {
 // dirs maps the pebble stores of the tests to their directories.
 var dirs sync.Map
 
+// restart shuts b down, reopens its store st as a restarted process would,
+// and starts a new broker on it.
+func restart(t *testing.T, ts testStore, st store.Store, b *testbroker.Broker) *testbroker.Broker {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := b.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return testbroker.Start(t, broker.Options{Store: ts.reopen(t, st)})
+}
+
 // TestStateCarriedByStore shuts a server down and starts another on the same
 // store: persistent sessions (subscriptions, queued and inflight messages,
 // QoS 2 state) and retained messages come back.
@@ -100,14 +112,7 @@ func testStateCarriedByStore(t *testing.T, ts testStore) {
 		return nil
 	})
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := b1.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
-
-	st = ts.reopen(t, st)
-	b2 := testbroker.Start(t, broker.Options{Store: st})
+	b2 := restart(t, ts, st, b1)
 	back, ack := mqtttest.Connect(t, b2.Addr, packet.V311, &packet.Connect{ClientID: "keeper"})
 	if !ack.SessionPresent {
 		t.Fatal("session not present after restart")
@@ -386,13 +391,7 @@ func TestPendingPubrelAcrossRestart(t *testing.T) {
 			}
 			sub.Close() // PUBCOMP never sent: the PUBREL is pending
 
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if err := b1.Shutdown(ctx); err != nil {
-				t.Fatal(err)
-			}
-			st = ts.reopen(t, st)
-			b2 := testbroker.Start(t, broker.Options{Store: st})
+			b2 := restart(t, ts, st, b1)
 			back, ack := mqtttest.Connect(t, b2.Addr, packet.V311, &packet.Connect{ClientID: "q2sub"})
 			if !ack.SessionPresent {
 				t.Fatal("session not present after restart")

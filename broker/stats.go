@@ -156,22 +156,28 @@ type counters struct {
 // only the first drop of a reason and then every 1000th are logged, with
 // the running total.
 func (s *Server) drop(r DropReason, clientID string) {
-	n := s.counters.dropped[r].Add(1)
-	if n == 1 || n%1000 == 0 {
-		s.log.Warn("dropped", "reason", r.String(), "client_id", clientID, "total", n)
-	}
-	s.observe(event{kind: eventDrop, reason: r, info: ClientInfo{ClientID: clientID}})
+	s.dropFor(r, ClientInfo{ClientID: clientID})
 }
 
 // dropRemote is drop for a connection that has no client id yet, such as
 // one refused at accept or one that sent no CONNECT: the log names its
 // address instead.
 func (s *Server) dropRemote(r DropReason, remote net.Addr) {
+	s.dropFor(r, ClientInfo{Remote: remote})
+}
+
+// dropFor counts and logs a drop that hit the client info names: by its
+// address when it has one, by its client id otherwise.
+func (s *Server) dropFor(r DropReason, info ClientInfo) {
 	n := s.counters.dropped[r].Add(1)
 	if n == 1 || n%1000 == 0 {
-		s.log.Warn("dropped", "reason", r.String(), "remote", remote.String(), "total", n)
+		if info.Remote != nil {
+			s.log.Warn("dropped", "reason", r.String(), "remote", info.Remote.String(), "total", n)
+		} else {
+			s.log.Warn("dropped", "reason", r.String(), "client_id", info.ClientID, "total", n)
+		}
 	}
-	s.observe(event{kind: eventDrop, reason: r, info: ClientInfo{Remote: remote}})
+	s.observe(event{kind: eventDrop, reason: r, info: info})
 }
 
 // Stats returns a snapshot of the server's counters.
