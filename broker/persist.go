@@ -1,10 +1,14 @@
 package broker
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,7 +66,11 @@ func ParseDurability(s string) (Durability, error) {
 // wait for it, such as the PUBACK of a QoS 1 message. mu is a leaf lock:
 // it is taken under session.mu and never calls out while held.
 type persister struct {
-	st       store.Store
+	st store.Store
+	// ranger is st when it can scan from the middle of a prefix, nil
+	// otherwise: only then do offline queues live on disk alone (see
+	// session.spilled).
+	ranger   store.Ranger
 	mode     Durability
 	interval time.Duration
 	log      *slog.Logger
@@ -99,6 +107,10 @@ type persister struct {
 	done chan struct{}
 	// spare is the batch the committer applied last, kept for reuse.
 	spare store.Batch
+	// applying is the batch the committer is applying, nil between
+	// commits; readQueue reads the entries it holds, which the store may
+	// not show yet. Guarded by mu.
+	applying *store.Batch
 	// unsynced is set while commits applied without fsync wait for one;
 	// only the committer uses it.
 	unsynced bool
@@ -126,6 +138,7 @@ func newPersister(st store.Store, mode Durability, interval time.Duration, maxBy
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
+	p.ranger, _ = st.(store.Ranger)
 	p.maxBytes.Store(maxBytes)
 	p.checkSize()
 	go p.run()
@@ -224,6 +237,7 @@ func (p *persister) commit(sync bool) {
 		seq := p.appended
 		ids := p.pendingIDs
 		p.pendingIDs = nil
+		p.applying = &b
 		p.mu.Unlock()
 
 		start := time.Now()
@@ -233,11 +247,14 @@ func (p *persister) commit(sync bool) {
 			p.log.Error("store write failed", "writes", b.Len(), "err", err)
 		}
 		p.unsynced = !sync || (err != nil && p.unsynced)
-		b.Reset()
 		p.checkSize()
 
 		p.mu.Lock()
-		p.spare = b
+		p.applying = nil
+		if b.Len() <= maxSpareWrites {
+			b.Reset()
+			p.spare = b
+		}
 		p.committed = seq
 		p.lastErr = err
 		for _, id := range ids {
@@ -273,6 +290,10 @@ func (p *persister) commit(sync bool) {
 		p.mu.Lock()
 	}
 }
+
+// maxSpareWrites is the largest batch whose memory the committer keeps for
+// the next: a burst's batch is left to the collector.
+const maxSpareWrites = 4096
 
 // sizeCheckEvery is how often the store's size is compared with its limit.
 const sizeCheckEvery = 100 * time.Millisecond
@@ -454,9 +475,20 @@ func (p *persister) putSessionLocked(sess *session) {
 }
 
 // deleteSessionLocked removes a session's record and queue entries,
-// dropping their references to stored messages. The caller holds sess.mu
-// or owns sess.
+// dropping their references to stored messages: those of entries, and
+// those of the entries the session keeps in the store alone, which it
+// reads back for that. The caller holds sess.mu or owns sess.
 func (p *persister) deleteSessionLocked(sess *session, entries []*outbound) {
+	if sess.spilled > 0 {
+		spilled, err := p.readQueue(sess.id, sess.spillFrom, sess.spilled)
+		if err != nil {
+			// Their message bodies stay until the next start, which
+			// removes what no entry refers to.
+			p.log.Error("cannot read the queue of an ended session", "client_id", sess.id, "err", err)
+		}
+		entries = append(entries, spilled...)
+		sess.spilled = 0
+	}
 	p.mu.Lock()
 	p.batch.Delete(store.Sessions, sess.id)
 	p.batch.DeletePrefix(store.Queues, queuePrefix(sess.id))
@@ -582,6 +614,120 @@ func (p *persister) setRetained(topic string, msg *Message) {
 	}
 	p.appendedLocked()
 	p.mu.Unlock()
+}
+
+// errEnough ends a Scan that has found what it looks for.
+var errEnough = errors.New("enough")
+
+// readQueue returns up to limit of clientID's queued entries (those not
+// sent: entries in flight are skipped) with a sequence number from from
+// on, in order, with their messages not loaded. It reads the store and
+// the batches not yet applied, which come after what the store holds, so
+// it sees every entry appended so far. p.ranger must not be nil. The
+// caller holds the session's lock, so that no entry of the session is
+// appended meanwhile.
+func (p *persister) readQueue(clientID string, from uint64, limit int) ([]*outbound, error) {
+	prefix := queuePrefix(clientID)
+	// pending maps the sequence numbers written by batches not yet applied
+	// to their last value, nil for a deletion.
+	pending := make(map[uint64][]byte)
+	fromStore := true
+	p.mu.Lock()
+	for _, b := range []*store.Batch{p.applying, &p.batch} {
+		if b == nil {
+			continue
+		}
+		for _, op := range b.Ops() {
+			if op.Bucket != store.Queues {
+				continue
+			}
+			if op.Kind == store.OpDeletePrefix {
+				if strings.HasPrefix(prefix, op.Key) {
+					// What the store holds of the session is on its way out.
+					clear(pending)
+					fromStore = false
+				}
+				continue
+			}
+			id, seq, err := parseQueueKey(op.Key)
+			if err != nil || id != clientID || seq < from {
+				continue
+			}
+			if op.Kind == store.OpSet {
+				// The batch's values are never changed once set.
+				pending[seq] = op.Value
+			} else {
+				pending[seq] = nil
+			}
+		}
+	}
+	p.mu.Unlock()
+
+	var out []*outbound
+	if fromStore {
+		err := p.ranger.ScanFrom(store.Queues, prefix, queueKey(clientID, from), func(key string, v []byte) error {
+			_, seq, err := parseQueueKey(key)
+			if err != nil {
+				return err
+			}
+			if _, ok := pending[seq]; ok {
+				return nil // the batch's value is newer
+			}
+			ob, err := queuedEntry(seq, v)
+			if err != nil || ob == nil {
+				return err
+			}
+			if out = append(out, ob); len(out) == limit {
+				return errEnough
+			}
+			return nil
+		})
+		if err != nil && err != errEnough {
+			return nil, fmt.Errorf("read the queue of %q: %w", clientID, err)
+		}
+	}
+	for seq, v := range pending {
+		if v == nil {
+			continue
+		}
+		ob, err := queuedEntry(seq, v)
+		if err != nil {
+			return nil, fmt.Errorf("read the queue of %q: %w", clientID, err)
+		}
+		if ob != nil {
+			out = append(out, ob)
+		}
+	}
+	slices.SortFunc(out, func(a, b *outbound) int { return cmp.Compare(a.seq, b.seq) })
+	if len(out) > limit {
+		clear(out[limit:])
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// queuedEntry decodes the stored queue entry seq, value v, as an outbound
+// message whose body is still to be loaded; it returns nil for an entry
+// in flight, which the session holds in memory.
+func queuedEntry(seq uint64, v []byte) (*outbound, error) {
+	var rec OutboundState
+	if err := decodeEntry(v, &rec); err != nil {
+		return nil, fmt.Errorf("queue entry %d: %w", seq, err)
+	}
+	if rec.PacketID != 0 {
+		return nil, nil
+	}
+	return entryOutbound(seq, &rec), nil
+}
+
+// entryOutbound makes the outbound message of a stored queue entry.
+func entryOutbound(seq uint64, rec *OutboundState) *outbound {
+	ob := &outbound{qos: rec.QoS, retain: rec.Retain, ids: rec.Identifiers, packetID: rec.PacketID,
+		released: rec.Released, seq: seq, msgID: rec.MessageID, stored: true, hasRef: !rec.Released, shared: rec.Shared}
+	if rec.PacketID != 0 {
+		ob.sentOn = sentBeforeStart
+	}
+	return ob
 }
 
 // loadMessage returns the stored message id: from the bodies not yet

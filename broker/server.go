@@ -386,6 +386,7 @@ func (s *Server) detach(sess *session, c *conn) {
 		return
 	}
 	sess.conn = nil
+	sess.spillAllLocked()
 	end := !sess.persistent && sess.ending == nil
 	if end {
 		sess.ending = make(chan struct{})

@@ -44,9 +44,16 @@ type session struct {
 	// window (MaxInflight, or less if the client's Receive Maximum is).
 	inflight []*outbound
 	// queue holds QoS 1 and 2 messages waiting for a place in inflight;
-	// queue[qhead:] are live. At most MaxQueued.
-	queue  []*outbound
-	qhead  int
+	// queue[qhead:] are live. With spilled, at most MaxQueued.
+	queue []*outbound
+	qhead int
+	// spilled counts the queued messages after queue that are in the
+	// store alone, from the entry numbered spillFrom on: a persistent
+	// session's queue stays on disk while its client is away, and only a
+	// window of it is in memory while the client takes it (see
+	// spillLocked). Only with a store that is a store.Ranger.
+	spilled   int
+	spillFrom uint64
 	lastID uint16
 	// nextSeq numbers the session's outbound messages in the store.
 	nextSeq uint64
@@ -176,6 +183,14 @@ func (s *session) deliverLocked(msg *Message, d Delivery, qos byte, retain bool)
 		s.sendLocked(ob)
 		return Accepted, false
 	}
+	if s.spillLocked(c) {
+		s.srv.persist.putEntryLocked(s, ob)
+		if s.spilled == 0 {
+			s.spillFrom = ob.seq
+		}
+		s.spilled++
+		return Queued, false
+	}
 	s.queue = append(s.queue, ob)
 	if s.persistent {
 		s.srv.persist.putEntryLocked(s, ob)
@@ -189,7 +204,72 @@ func (s *session) deliverLocked(msg *Message, d Delivery, qos byte, retain bool)
 	return Queued, false
 }
 
-func (s *session) queueLenLocked() int { return len(s.queue) - s.qhead }
+// queueLenLocked returns the number of queued messages, in memory or not.
+func (s *session) queueLenLocked() int { return len(s.queue) - s.qhead + s.spilled }
+
+// memQueueMin is the least number of queued messages a connected session
+// keeps in memory before the rest stays in the store alone.
+const memQueueMin = 64
+
+// spillLocked reports whether a message queued now is kept in the store
+// alone: for a persistent session on a store that can read it back a
+// window at a time, when its client is away (c is nil), when its memory
+// window is full, or when messages before it are in the store alone
+// already (the queue keeps its order). c is the connection holding the
+// session.
+func (s *session) spillLocked(c *conn) bool {
+	if !s.persistent || s.srv.persist.ranger == nil {
+		return false
+	}
+	return s.spilled > 0 || c == nil || len(s.queue)-s.qhead >= max(memQueueMin, s.srv.limits().MaxInflight)
+}
+
+// spillAllLocked lets the session's client go without its queue in memory:
+// the queued messages, all in the store, are read back when it returns.
+func (s *session) spillAllLocked() {
+	if !s.persistent || s.srv.persist.ranger == nil || s.qhead == len(s.queue) {
+		return
+	}
+	for _, ob := range s.queue[s.qhead:] {
+		if !ob.stored {
+			return // its store write failed: it lives in memory only
+		}
+	}
+	s.spillFrom = s.queue[s.qhead].seq
+	s.spilled += len(s.queue) - s.qhead
+	s.queue, s.qhead = nil, 0
+}
+
+// unspillLocked reads the next window of the queue from the store into
+// memory, all of it with all set. It reports whether it read anything.
+func (s *session) unspillLocked(all bool) bool {
+	if s.spilled == 0 {
+		return false
+	}
+	n := s.spilled
+	if !all {
+		n = min(n, max(memQueueMin, s.srv.limits().MaxInflight))
+	}
+	obs, err := s.srv.persist.readQueue(s.id, s.spillFrom, n)
+	if err != nil {
+		s.srv.log.Error("cannot read queued messages from the store", "client_id", s.id, "err", err)
+		return false
+	}
+	if len(obs) == 0 {
+		s.srv.log.Error("queued messages missing from the store; dropped", "client_id", s.id, "messages", s.spilled)
+		s.spilled = 0
+		return false
+	}
+	if len(obs) < n && len(obs) < s.spilled {
+		s.srv.log.Error("queued messages missing from the store; dropped", "client_id", s.id,
+			"messages", s.spilled-len(obs))
+		s.spilled = len(obs)
+	}
+	s.queue = append(s.queue, obs...)
+	s.spilled -= len(obs)
+	s.spillFrom = obs[len(obs)-1].seq + 1
+	return true
+}
 
 // sendLocked gives ob a packet id, puts it in the inflight window, records
 // it in the store when the session persists, and writes it to the
@@ -270,6 +350,9 @@ func (s *session) findLocked(id uint16) int {
 // room and the client is connected.
 func (s *session) fillLocked() {
 	for s.conn != nil && len(s.inflight) < s.conn.window && s.queueLenLocked() > 0 {
+		if s.qhead == len(s.queue) && !s.unspillLocked(false) {
+			break
+		}
 		ob := s.queue[s.qhead]
 		s.queue[s.qhead] = nil
 		s.qhead++
@@ -591,6 +674,19 @@ func (s *session) setPersistentLocked(persistent bool) {
 		return
 	}
 	if !persistent {
+		// The session goes on in memory alone: its queue and their
+		// messages come back from the store first.
+		s.unspillLocked(true)
+		for _, ob := range s.queue[s.qhead:] {
+			if ob.msg == nil {
+				m, err := s.srv.persist.loadMessage(ob.msgID)
+				if err != nil {
+					s.srv.log.Error("queued message lost", "client_id", s.id, "err", err)
+					continue
+				}
+				ob.msg = m
+			}
+		}
 		s.srv.persist.deleteSessionLocked(s, s.outboundLocked())
 		s.persistent = false
 		return
@@ -645,6 +741,7 @@ func (s *session) discard() {
 	s.inflight = nil
 	s.queue = nil
 	s.qhead = 0
+	s.spilled = 0
 	s.mu.Unlock()
 	for _, f := range filters {
 		if _, err := s.srv.router.Unsubscribe(s.id, f); err != nil {

@@ -212,11 +212,6 @@ func (s *Server) load() error {
 		if err := decodeEntry(b, &rec); err != nil {
 			return fmt.Errorf("queue entry %d of %q: %w", seq, id, err)
 		}
-		ob := &outbound{qos: rec.QoS, retain: rec.Retain, ids: rec.Identifiers, packetID: rec.PacketID,
-			released: rec.Released, seq: seq, msgID: rec.MessageID, stored: true, shared: rec.Shared}
-		if rec.PacketID != 0 {
-			ob.sentOn = sentBeforeStart
-		}
 		if rec.PacketID == 0 && rec.Expiry != 0 && !time.Unix(0, rec.Expiry).After(start) {
 			// Expired before it was sent [MQTT-3.3.2-5].
 			fix.Delete(store.Queues, key)
@@ -229,10 +224,19 @@ func (s *Server) load() error {
 				fix.Delete(store.Queues, key)
 				return nil
 			}
-			ob.hasRef = true
 			s.persist.refs[rec.MessageID]++
 		}
 		sess.nextSeq = max(sess.nextSeq, seq)
+		if rec.PacketID == 0 && s.persist.ranger != nil {
+			// The queue of an offline session stays in the store; its
+			// client reads it back a window at a time.
+			if sess.spilled == 0 {
+				sess.spillFrom = seq
+			}
+			sess.spilled++
+			return nil
+		}
+		ob := entryOutbound(seq, &rec)
 		if ob.packetID != 0 {
 			sess.inflight = append(sess.inflight, ob)
 			sess.lastID = ob.packetID

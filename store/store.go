@@ -87,6 +87,17 @@ type Sizer interface {
 	DiskSize() (int64, error)
 }
 
+// Ranger is implemented by stores that can start a scan in the middle of a
+// prefix: the broker keeps long offline queues on disk and reads them back
+// a window at a time, which a store that holds everything in memory anyway
+// need not support.
+type Ranger interface {
+	// ScanFrom is Scan restricted to the keys not less than start: it
+	// calls fn for every key in bucket that starts with prefix and is
+	// greater than or equal to start, in byte order, under Scan's rules.
+	ScanFrom(bucket Bucket, prefix, start string, fn func(key string, value []byte) error) error
+}
+
 // Op is one write of a Batch.
 type Op struct {
 	Kind   OpKind

@@ -114,13 +114,29 @@ func (s *Store) Get(bucket store.Bucket, key string) ([]byte, error) {
 // bucket: writes applied while it runs are not seen. Close waits for a
 // Scan in progress.
 func (s *Store) Scan(bucket store.Bucket, prefix string, fn func(key string, value []byte) error) error {
+	return s.scan(bucket, prefix, prefix, fn)
+}
+
+// ScanFrom implements store.Ranger under the rules of Scan. Its iterator
+// starts at start's key, so keys before it cost nothing, however many were
+// deleted there.
+func (s *Store) ScanFrom(bucket store.Bucket, prefix, start string, fn func(key string, value []byte) error) error {
+	if start < prefix {
+		start = prefix
+	}
+	return s.scan(bucket, prefix, start, fn)
+}
+
+// scan calls fn for the keys of bucket that start with prefix and are not
+// less than start, which is not less than prefix.
+func (s *Store) scan(bucket store.Bucket, prefix, start string, fn func(key string, value []byte) error) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.db == nil {
 		return store.ErrClosed
 	}
 	lower := encodeKey(bucket, prefix)
-	it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: lower, UpperBound: successor(lower)})
+	it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: encodeKey(bucket, start), UpperBound: successor(lower)})
 	if err != nil {
 		return opError(fmt.Sprintf("scan %s %q", bucket, prefix), err)
 	}

@@ -88,6 +88,42 @@ func Run(t *testing.T, open Open, reopen func(t *testing.T, s store.Store) store
 			t.Fatalf("Scan() = %q, want %q", got, want)
 		}
 	})
+	t.Run("scan from", func(t *testing.T) {
+		s := open(t)
+		defer s.Close()
+		r, ok := s.(store.Ranger)
+		if !ok {
+			t.Skip("the store is no store.Ranger")
+		}
+		var b store.Batch
+		for i := range 10 {
+			b.Set(store.Queues, fmt.Sprintf("b\x00%02d", i), []byte{byte(i)})
+		}
+		b.Set(store.Queues, "a\x0099", nil)
+		b.Set(store.Queues, "c\x0000", nil)
+		b.Delete(store.Queues, "b\x0005")
+		must(t, s.Apply(&b, true))
+		from := func(start string) []string {
+			var got []string
+			must(t, r.ScanFrom(store.Queues, "b\x00", start, func(k string, _ []byte) error {
+				got = append(got, k)
+				return nil
+			}))
+			return got
+		}
+		if got, want := from("b\x0004"), []string{"b\x0004", "b\x0006", "b\x0007", "b\x0008", "b\x0009"}; !slices.Equal(got, want) {
+			t.Fatalf("ScanFrom(b\\x0004) = %q, want %q", got, want)
+		}
+		if got, want := from("b\x00055"), []string{"b\x0006", "b\x0007", "b\x0008", "b\x0009"}; !slices.Equal(got, want) {
+			t.Fatalf("ScanFrom(b\\x00055) = %q, want %q", got, want)
+		}
+		if got := from(""); len(got) != 9 {
+			t.Fatalf("ScanFrom before the prefix = %q, want the prefix's 9 keys", got)
+		}
+		if got := from("b\x01"); len(got) != 0 {
+			t.Fatalf("ScanFrom after the prefix = %q, want none", got)
+		}
+	})
 	t.Run("delete prefix", func(t *testing.T) {
 		s := open(t)
 		defer s.Close()
