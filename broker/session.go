@@ -54,7 +54,7 @@ type session struct {
 	// spillLocked). Only with a store that is a store.Ranger.
 	spilled   int
 	spillFrom uint64
-	lastID uint16
+	lastID    uint16
 	// nextSeq numbers the session's outbound messages in the store.
 	nextSeq uint64
 	// ending is made when the session is being discarded and closed once
