@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 
 	"github.com/midgemq/midge/store"
 )
@@ -91,6 +93,18 @@ type persister struct {
 	// applied, so that loadMessage finds them before the store does.
 	pending    map[MsgID]pendingBody
 	pendingIDs []MsgID // bodies in p.batch
+	// live maps the ids of stored messages to their copy in memory while
+	// anything (a publisher, an index, a session) still holds it, so that
+	// the sessions reading their queues back share one read and one copy
+	// of each message instead of reading it from the store each.
+	live map[MsgID]weak.Pointer[Message]
+	// recent holds the messages whose bodies were stored last,
+	// recent[recentHead:] live, about recentSize bytes of them and at most
+	// recentBytes: subscribers a little behind, whose queues are in the
+	// store alone, find them in memory.
+	recent     []*Message
+	recentHead int
+	recentSize int
 	closed     bool
 
 	// maxBytes is the store's size limit, 0 for none (SetLimits may change
@@ -134,6 +148,7 @@ func newPersister(st store.Store, mode Durability, interval time.Duration, maxBy
 		log:      log,
 		refs:     make(map[MsgID]int32),
 		pending:  make(map[MsgID]pendingBody),
+		live:     make(map[MsgID]weak.Pointer[Message]),
 		kick:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
@@ -542,6 +557,8 @@ func (p *persister) putEntryLocked(sess *session, ob *outbound) {
 				return
 			}
 			p.batch.Set(store.Messages, messageKey(ob.msgID), body)
+			p.rememberLocked(ob.msgID, ob.msg)
+			p.keepRecentLocked(ob.msg)
 			pb := p.pending[ob.msgID]
 			p.pending[ob.msgID] = pendingBody{msg: ob.msg, n: pb.n + 1}
 			p.pendingIDs = append(p.pendingIDs, ob.msgID)
@@ -734,11 +751,15 @@ func entryOutbound(seq uint64, rec *OutboundState) *outbound {
 // applied, or else from the store.
 func (p *persister) loadMessage(id MsgID) (*Message, error) {
 	p.mu.Lock()
-	pb, ok := p.pending[id]
-	p.mu.Unlock()
-	if ok {
+	if pb, ok := p.pending[id]; ok {
+		p.mu.Unlock()
 		return pb.msg, nil
 	}
+	if m := p.live[id].Value(); m != nil {
+		p.mu.Unlock()
+		return m, nil
+	}
+	p.mu.Unlock()
 	b, err := p.st.Get(store.Messages, messageKey(id))
 	if err != nil {
 		return nil, fmt.Errorf("load message %d/%d: %w", id.Node, id.Seq, err)
@@ -747,7 +768,64 @@ func (p *persister) loadMessage(id MsgID) (*Message, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decode message %d/%d: %w", id.Node, id.Seq, err)
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if other := p.live[id].Value(); other != nil {
+		return other, nil // another session read it meanwhile
+	}
+	p.rememberLocked(id, m)
 	return m, nil
+}
+
+// rememberLocked notes m as the copy in memory of the stored body id,
+// until the collector finds nothing else holds it. The caller holds p.mu.
+func (p *persister) rememberLocked(id MsgID, m *Message) {
+	wp := weak.Make(m)
+	p.live[id] = wp
+	runtime.AddCleanup(m, p.forgetLive, liveRef{id, wp})
+}
+
+// recentBytes bounds the memory of the messages the persister keeps after
+// storing them (persister.recent).
+const recentBytes = 4 << 20
+
+// messageOverhead is about what a Message takes in memory beyond its topic
+// and payload.
+const messageOverhead = 160
+
+// keepRecentLocked keeps m among the recently stored messages, letting the
+// oldest go beyond recentBytes. The caller holds p.mu.
+func (p *persister) keepRecentLocked(m *Message) {
+	p.recent = append(p.recent, m)
+	p.recentSize += messageOverhead + len(m.Topic) + len(m.Payload)
+	for p.recentSize > recentBytes && p.recentHead < len(p.recent) {
+		old := p.recent[p.recentHead]
+		p.recent[p.recentHead] = nil
+		p.recentHead++
+		p.recentSize -= messageOverhead + len(old.Topic) + len(old.Payload)
+	}
+	if p.recentHead > 1024 && p.recentHead > len(p.recent)/2 {
+		n := copy(p.recent, p.recent[p.recentHead:])
+		clear(p.recent[n:])
+		p.recent = p.recent[:n]
+		p.recentHead = 0
+	}
+}
+
+// liveRef is what the cleanup of a message in p.live gets.
+type liveRef struct {
+	id MsgID
+	wp weak.Pointer[Message]
+}
+
+// forgetLive removes a collected message from p.live, unless its id has a
+// newer copy there.
+func (p *persister) forgetLive(r liveRef) {
+	p.mu.Lock()
+	if p.live[r.id] == r.wp {
+		delete(p.live, r.id)
+	}
+	p.mu.Unlock()
 }
 
 func parseMessageKey(key string) (MsgID, error) {

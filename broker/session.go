@@ -194,10 +194,13 @@ func (s *session) deliverLocked(msg *Message, d Delivery, qos byte, retain bool)
 	s.queue = append(s.queue, ob)
 	if s.persistent {
 		s.srv.persist.putEntryLocked(s, ob)
-		if s.queueLenLocked() > s.srv.limits().MaxInflight {
-			// Beyond what the next refill of the window takes, a queued
-			// message lives in the store only; it is loaded when its turn
-			// comes, so offline queues do not hold their messages in memory.
+		if s.srv.persist.ranger == nil && s.queueLenLocked() > s.srv.limits().MaxInflight {
+			// On a store that cannot read a queue back a window at a
+			// time, the whole queue is in memory: beyond what the next
+			// refill of the window takes, a queued message keeps only its
+			// entry, and its body is loaded when its turn comes. (With a
+			// store.Ranger the memory window is small and keeps its
+			// messages; the rest of the queue is in the store alone.)
 			ob.msg = nil
 		}
 	}
