@@ -7,13 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"weak"
 
 	"github.com/midgemq/midge/store"
 )
@@ -81,8 +79,11 @@ type persister struct {
 	// together, and exclusively by the committer while it takes the batch.
 	group sync.RWMutex
 
-	mu        sync.Mutex
-	batch     store.Batch
+	mu    sync.Mutex
+	batch store.Batch
+	// gen counts the batches the committer has taken: a write made in
+	// generation gen is still in p.batch, where it can be taken back.
+	gen       uint64
 	appended  uint64 // writes appended so far
 	committed uint64 // writes applied so far
 	waiters   []waiter
@@ -93,18 +94,15 @@ type persister struct {
 	// applied, so that loadMessage finds them before the store does.
 	pending    map[MsgID]pendingBody
 	pendingIDs []MsgID // bodies in p.batch
-	// live maps the ids of stored messages to their copy in memory while
-	// anything (a publisher, an index, a session) still holds it, so that
-	// the sessions reading their queues back share one read and one copy
-	// of each message instead of reading it from the store each.
-	live map[MsgID]weak.Pointer[Message]
-	// recent holds the messages whose bodies were stored last,
+	// recent holds the messages whose bodies were stored or read last,
 	// recent[recentHead:] live, about recentSize bytes of them and at most
-	// recentBytes: subscribers a little behind, whose queues are in the
-	// store alone, find them in memory.
+	// recentBytes, and recentByID finds them: sessions reading their
+	// queues back share one read and one copy of each message, and
+	// subscribers a little behind find theirs in memory.
 	recent     []*Message
 	recentHead int
 	recentSize int
+	recentByID map[MsgID]*Message
 	closed     bool
 
 	// maxBytes is the store's size limit, 0 for none (SetLimits may change
@@ -133,6 +131,10 @@ type persister struct {
 type pendingBody struct {
 	msg *Message
 	n   int // batches that write it and are not yet applied
+	// op is 1 + the index in p.batch of the write of the body, if it was
+	// made in generation gen; 0 when it has been taken back.
+	op  int
+	gen uint64
 }
 
 type waiter struct {
@@ -142,16 +144,16 @@ type waiter struct {
 
 func newPersister(st store.Store, mode Durability, interval time.Duration, maxBytes int64, log *slog.Logger) *persister {
 	p := &persister{
-		st:       st,
-		mode:     mode,
-		interval: interval,
-		log:      log,
-		refs:     make(map[MsgID]int32),
-		pending:  make(map[MsgID]pendingBody),
-		live:     make(map[MsgID]weak.Pointer[Message]),
-		kick:     make(chan struct{}, 1),
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
+		st:         st,
+		mode:       mode,
+		interval:   interval,
+		log:        log,
+		refs:       make(map[MsgID]int32),
+		pending:    make(map[MsgID]pendingBody),
+		recentByID: make(map[MsgID]*Message),
+		kick:       make(chan struct{}, 1),
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
 	}
 	p.ranger, _ = st.(store.Ranger)
 	p.maxBytes.Store(maxBytes)
@@ -249,6 +251,7 @@ func (p *persister) commit(sync bool) {
 	if p.batch.Len() > 0 {
 		b := p.batch
 		p.batch, p.spare = p.spare, store.Batch{}
+		p.gen++
 		seq := p.appended
 		ids := p.pendingIDs
 		p.pendingIDs = nil
@@ -557,17 +560,26 @@ func (p *persister) putEntryLocked(sess *session, ob *outbound) {
 				return
 			}
 			p.batch.Set(store.Messages, messageKey(ob.msgID), body)
-			p.rememberLocked(ob.msgID, ob.msg)
-			p.keepRecentLocked(ob.msg)
+			p.keepRecentLocked(ob.msgID, ob.msg)
 			pb := p.pending[ob.msgID]
-			p.pending[ob.msgID] = pendingBody{msg: ob.msg, n: pb.n + 1}
+			p.pending[ob.msgID] = pendingBody{msg: ob.msg, n: pb.n + 1, op: p.batch.Len(), gen: p.gen}
 			p.pendingIDs = append(p.pendingIDs, ob.msgID)
 		}
 		p.refs[ob.msgID]++
 		ob.hasRef = true
 	}
+	if ob.stored {
+		if ob.op != 0 && ob.opGen == p.gen {
+			p.batch.Cancel(ob.op - 1) // this write replaces it
+		} else {
+			// An earlier write may be in the store: one read back from
+			// there, or one a batch already taken holds.
+			ob.flushed = true
+		}
+	}
 	ob.stored = true
 	p.batch.Set(store.Queues, queueKey(sess.id, ob.seq), b)
+	ob.op, ob.opGen = p.batch.Len(), p.gen
 	p.appendedLocked()
 }
 
@@ -578,7 +590,16 @@ func (p *persister) deleteEntryLocked(sess *session, ob *outbound) {
 		return
 	}
 	p.mu.Lock()
-	p.batch.Delete(store.Queues, queueKey(sess.id, ob.seq))
+	if ob.op != 0 && ob.opGen == p.gen && !ob.flushed {
+		// Every write of the entry is still in the batch: taking the
+		// last back leaves the store as if the entry had never been,
+		// which it need not learn of. So a message its client
+		// acknowledges before the next commit costs the store nothing.
+		p.batch.Cancel(ob.op - 1)
+	} else {
+		p.batch.Delete(store.Queues, queueKey(sess.id, ob.seq))
+	}
+	ob.op = 0
 	ob.stored = false
 	if ob.hasRef {
 		ob.hasRef = false
@@ -610,6 +631,15 @@ func (p *persister) unrefLocked(id MsgID) {
 		return
 	}
 	delete(p.refs, id)
+	if pb := p.pending[id]; pb.op != 0 && pb.gen == p.gen {
+		// The body is written in this batch: before that write the
+		// store had none (a body is written only when its first
+		// reference comes), so taking the write back is enough.
+		p.batch.Cancel(pb.op - 1)
+		pb.op = 0
+		p.pending[id] = pb
+		return
+	}
 	p.batch.Delete(store.Messages, messageKey(id))
 }
 
@@ -755,7 +785,7 @@ func (p *persister) loadMessage(id MsgID) (*Message, error) {
 		p.mu.Unlock()
 		return pb.msg, nil
 	}
-	if m := p.live[id].Value(); m != nil {
+	if m := p.recentByID[id]; m != nil {
 		p.mu.Unlock()
 		return m, nil
 	}
@@ -770,19 +800,11 @@ func (p *persister) loadMessage(id MsgID) (*Message, error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if other := p.live[id].Value(); other != nil {
+	if other := p.recentByID[id]; other != nil {
 		return other, nil // another session read it meanwhile
 	}
-	p.rememberLocked(id, m)
+	p.keepRecentLocked(id, m)
 	return m, nil
-}
-
-// rememberLocked notes m as the copy in memory of the stored body id,
-// until the collector finds nothing else holds it. The caller holds p.mu.
-func (p *persister) rememberLocked(id MsgID, m *Message) {
-	wp := weak.Make(m)
-	p.live[id] = wp
-	runtime.AddCleanup(m, p.forgetLive, liveRef{id, wp})
 }
 
 // recentBytes bounds the memory of the messages the persister keeps after
@@ -793,16 +815,27 @@ const recentBytes = 4 << 20
 // and payload.
 const messageOverhead = 160
 
-// keepRecentLocked keeps m among the recently stored messages, letting the
-// oldest go beyond recentBytes. The caller holds p.mu.
-func (p *persister) keepRecentLocked(m *Message) {
+// keepRecentLocked keeps m, the message of the stored body id, among the
+// recent ones, letting the oldest go beyond recentBytes. The caller holds
+// p.mu.
+func (p *persister) keepRecentLocked(id MsgID, m *Message) {
+	if m.ID != id {
+		return // the ring finds messages by their own id
+	}
+	if p.recentByID[id] != nil {
+		return
+	}
 	p.recent = append(p.recent, m)
+	p.recentByID[id] = m
 	p.recentSize += messageOverhead + len(m.Topic) + len(m.Payload)
 	for p.recentSize > recentBytes && p.recentHead < len(p.recent) {
 		old := p.recent[p.recentHead]
 		p.recent[p.recentHead] = nil
 		p.recentHead++
 		p.recentSize -= messageOverhead + len(old.Topic) + len(old.Payload)
+		if p.recentByID[old.ID] == old {
+			delete(p.recentByID, old.ID)
+		}
 	}
 	if p.recentHead > 1024 && p.recentHead > len(p.recent)/2 {
 		n := copy(p.recent, p.recent[p.recentHead:])
@@ -810,22 +843,6 @@ func (p *persister) keepRecentLocked(m *Message) {
 		p.recent = p.recent[:n]
 		p.recentHead = 0
 	}
-}
-
-// liveRef is what the cleanup of a message in p.live gets.
-type liveRef struct {
-	id MsgID
-	wp weak.Pointer[Message]
-}
-
-// forgetLive removes a collected message from p.live, unless its id has a
-// newer copy there.
-func (p *persister) forgetLive(r liveRef) {
-	p.mu.Lock()
-	if p.live[r.id] == r.wp {
-		delete(p.live, r.id)
-	}
-	p.mu.Unlock()
 }
 
 func parseMessageKey(key string) (MsgID, error) {

@@ -55,6 +55,9 @@ type session struct {
 	spilled   int
 	spillFrom uint64
 	lastID    uint16
+	// deferring counts the inflight messages whose first send waits for
+	// the store (outbound.deferred).
+	deferring int
 	// nextSeq numbers the session's outbound messages in the store.
 	nextSeq uint64
 	// ending is made when the session is being discarded and closed once
@@ -95,6 +98,13 @@ type outbound struct {
 	// stored is set while the store holds the entry; hasRef while the entry
 	// holds a reference to the stored message body.
 	stored, hasRef bool
+	// op is 1 + the index of the entry's last write in the persister's
+	// batch of generation opGen, 0 for none; flushed is set once a write
+	// of the entry has left that batch for the store. While neither has
+	// happened, deleting the entry takes its write back instead.
+	op      int
+	opGen   uint64
+	flushed bool
 	// deferred is set while the first send waits for the store entry:
 	// sendDeferred makes it, on whichever connection then holds the
 	// session, and resume leaves the message to it.
@@ -282,13 +292,18 @@ func (s *session) sendLocked(ob *outbound) {
 	s.inflight = append(s.inflight, ob)
 	if s.persistent {
 		s.srv.persist.putEntryLocked(s, ob)
-		// The message goes out once its entry is durable: a client that
-		// has a QoS 2 message must find it again, under the same packet
-		// id, after a crash, or it would take it as a new one. QoS 1
-		// messages wait too, so that the session's messages keep their
-		// order.
-		if s.srv.persist.deferLocked(func(error) { s.sendDeferred(ob) }) {
+		// A QoS 2 message goes out once its entry is durable: a client
+		// that has it must find it again, under the same packet id, after
+		// a crash, or it would take it as a new one. A QoS 1 message goes
+		// at once: were the broker to crash before its entry is durable,
+		// its publisher, not acknowledged either, sends it again, and a
+		// second delivery is what QoS 1 allows; it waits only behind an
+		// earlier message that waits, so that the session's messages keep
+		// their order. A client that acknowledges before the next commit
+		// spares the store the entry altogether (deleteEntryLocked).
+		if (ob.qos == 2 || s.deferring > 0) && s.srv.persist.deferLocked(func(error) { s.sendDeferred(ob) }) {
 			ob.deferred = true
+			s.deferring++
 			return
 		}
 	}
@@ -313,6 +328,7 @@ func (s *session) sendDeferred(ob *outbound) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ob.deferred = false
+	s.deferring--
 	// resume may have run on the connection already, or not yet: whichever
 	// of the two comes second leaves the message alone.
 	if c := s.conn; c != nil && ob.sentOn != s.gen && !ob.released && ob.msg != nil {

@@ -115,6 +115,8 @@ const (
 	OpSet OpKind = iota
 	OpDelete
 	OpDeletePrefix
+	// OpNone does nothing: an operation taken back with Batch.Cancel.
+	OpNone
 )
 
 // Batch is a list of writes that a Store applies atomically. The zero value
@@ -138,6 +140,10 @@ func (b *Batch) Delete(bucket Bucket, key string) {
 func (b *Batch) DeletePrefix(bucket Bucket, prefix string) {
 	b.ops = append(b.ops, Op{Kind: OpDeletePrefix, Bucket: bucket, Key: prefix})
 }
+
+// Cancel takes back the i-th operation of b, counting from 0: it becomes
+// an OpNone, which Apply skips, and the indexes of the others stay.
+func (b *Batch) Cancel(i int) { b.ops[i] = Op{Kind: OpNone} }
 
 // Append adds the operations of other after those of b.
 func (b *Batch) Append(other *Batch) { b.ops = append(b.ops, other.ops...) }

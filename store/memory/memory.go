@@ -42,6 +42,7 @@ func (s *Store) Apply(b *store.Batch, _ bool) error {
 			m[op.Key] = slices.Clone(op.Value)
 		case store.OpDelete:
 			delete(m, op.Key)
+		case store.OpNone: // taken back: nothing to do
 		case store.OpDeletePrefix:
 			for k := range m {
 				if strings.HasPrefix(k, op.Key) {

@@ -81,6 +81,8 @@ func addOp(pb *pdb.Batch, op store.Op) error {
 			return errors.New("delete prefix: the range of an all-0xff prefix in bucket 0xff has no end")
 		}
 		return pb.DeleteRange(start, end, nil)
+	case store.OpNone:
+		return nil
 	}
 	return fmt.Errorf("unknown op kind %d", op.Kind)
 }

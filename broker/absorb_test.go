@@ -1,0 +1,139 @@
+package broker_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/midgemq/midge/broker"
+	"github.com/midgemq/midge/internal/mqtttest"
+	"github.com/midgemq/midge/internal/testbroker"
+	"github.com/midgemq/midge/packet"
+	"github.com/midgemq/midge/store"
+	"github.com/midgemq/midge/store/pebble"
+)
+
+// opCounter is a store that counts the writes it applies, by bucket and
+// kind. Apply signals entered as it starts, then waits while hold is
+// locked.
+type opCounter struct {
+	store.Store
+	entered chan struct{}
+	hold    sync.Mutex
+	mu      sync.Mutex
+	counts  map[store.Bucket]map[store.OpKind]int
+}
+
+func (c *opCounter) Apply(b *store.Batch, sync bool) error {
+	select {
+	case c.entered <- struct{}{}:
+	default:
+	}
+	c.hold.Lock()
+	c.hold.Unlock()
+	c.mu.Lock()
+	for _, op := range b.Ops() {
+		if op.Kind == store.OpNone {
+			continue
+		}
+		if c.counts[op.Bucket] == nil {
+			c.counts[op.Bucket] = make(map[store.OpKind]int)
+		}
+		c.counts[op.Bucket][op.Kind]++
+	}
+	c.mu.Unlock()
+	return c.Store.Apply(b, sync)
+}
+
+func (c *opCounter) count(bucket store.Bucket, kind store.OpKind) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.counts[bucket][kind]
+}
+
+// TestAcknowledgedBeforeCommitNotWritten: a QoS 1 message to a connected
+// persistent subscriber goes out before its queue entry is durable, and
+// when the subscriber acknowledges it before the next commit, neither the
+// entry nor the message body reaches the store. The publisher still gets
+// its PUBACK only after a commit, and a QoS 2 message still waits for its
+// entry (a client must find it under the same packet id after a crash).
+func TestAcknowledgedBeforeCommitNotWritten(t *testing.T) {
+	st, err := pebble.Open(t.TempDir(), pebble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ops := &opCounter{Store: st, entered: make(chan struct{}, 1), counts: make(map[store.Bucket]map[store.OpKind]int)}
+	b := testbroker.Start(t, broker.Options{Store: ops})
+	sub, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "sub"})
+	sub.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "t", QoS: 2}}})
+	sub.Expect(packet.TypeSuback)
+	pub, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "pub", CleanStart: true})
+
+	const n = 50
+	before := ops.count(store.Queues, store.OpSet)
+	// No commit ends until the subscriber has acknowledged everything.
+	// The first message goes to a commit that waits; the others are
+	// written to the next batch.
+	ops.hold.Lock()
+	held := true
+	t.Cleanup(func() {
+		if held { // the test failed holding it
+			ops.hold.Unlock()
+		}
+	})
+	select {
+	case <-ops.entered:
+	default:
+	}
+	for i := range n {
+		if i == 1 {
+			select {
+			case <-ops.entered:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the first message was not committed")
+			}
+		}
+		pub.Send(&packet.Publish{Topic: "t", QoS: 1, PacketID: uint16(i + 1), Payload: fmt.Appendf(nil, "%d", i)})
+	}
+	for i := range n {
+		p := sub.Expect(packet.TypePublish).(*packet.Publish)
+		if want := fmt.Sprint(i); string(p.Payload) != want {
+			t.Fatalf("message %d is %q", i, p.Payload)
+		}
+		sub.Send(&packet.Ack{Kind: packet.TypePuback, PacketID: p.PacketID})
+	}
+	pub.ExpectNothing(100 * time.Millisecond) // no PUBACK before the commit
+	held = false
+	ops.hold.Unlock()
+	for range n {
+		pub.Expect(packet.TypePuback)
+	}
+	// The first message's entry is in the batch whose Apply waited; the
+	// others were taken back.
+	sets := ops.count(store.Queues, store.OpSet) - before
+	if sets > 1 {
+		t.Errorf("%d of %d queue entries reached the store, though acknowledged before their commit", sets, n)
+	}
+
+	// QoS 2: the PUBLISH waits for the entry, so the entry is in the
+	// store before the client can have it.
+	sets = ops.count(store.Queues, store.OpSet)
+	pub.Send(&packet.Publish{Topic: "t", QoS: 2, PacketID: 100, Payload: []byte("two")})
+	p := sub.Expect(packet.TypePublish).(*packet.Publish)
+	if ops.count(store.Queues, store.OpSet) == sets {
+		t.Fatal("a QoS 2 message went out before its queue entry was written")
+	}
+	sub.Send(&packet.Ack{Kind: packet.TypePubrec, PacketID: p.PacketID})
+	sub.Expect(packet.TypePubrel)
+	sub.Send(&packet.Ack{Kind: packet.TypePubcomp, PacketID: p.PacketID})
+	pub.Expect(packet.TypePubrec)
+
+	testbroker.Eventually(t, 5*time.Second, func() error {
+		if q, m := count(t, st, store.Queues), count(t, st, store.Messages); q != 0 || m != 0 {
+			return fmt.Errorf("%d entries and %d bodies left", q, m)
+		}
+		return nil
+	})
+}
