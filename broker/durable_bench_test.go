@@ -9,7 +9,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"os/exec"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -452,7 +455,7 @@ func BenchmarkRecovery(b *testing.B) {
 	b.Run(fmt.Sprintf("retained=%d", recoveryRetained), func(b *testing.B) {
 		dir := b.TempDir()
 		fillRetained(b, dir, recoveryRetained)
-		benchRecovery(b, dir, recoveryRetained, broker.Stats{Retained: recoveryRetained})
+		benchRecovery(b, dir, recoveryRetained, broker.Stats{Retained: recoveryRetained}, false)
 	})
 	b.Run(fmt.Sprintf("sessions=%d", recoverySessions), func(b *testing.B) {
 		dir := b.TempDir()
@@ -460,17 +463,37 @@ func BenchmarkRecovery(b *testing.B) {
 		benchRecovery(b, dir, recoverySessions, broker.Stats{
 			SessionsCurrent: recoverySessions,
 			Subscriptions:   recoverySessions * recoverySubs,
-		})
+		}, false)
+	})
+	// The same after a crash: each op starts from a copy of the store a
+	// broker killed with SIGKILL left, whose log Pebble replays.
+	b.Run(fmt.Sprintf("crashed/retained=%d", recoveryRetained), func(b *testing.B) {
+		crashed := crashFill(b, "retained")
+		benchRecovery(b, crashed, recoveryRetained, broker.Stats{Retained: recoveryRetained}, true)
+	})
+	b.Run(fmt.Sprintf("crashed/sessions=%d", recoverySessions), func(b *testing.B) {
+		crashed := crashFill(b, "sessions")
+		benchRecovery(b, crashed, recoverySessions, broker.Stats{
+			SessionsCurrent: recoverySessions,
+			Subscriptions:   recoverySessions * recoverySubs,
+		}, true)
 	})
 }
 
 // benchRecovery times restoring the store in dir, which holds items
 // retained messages or sessions; want gives the Retained, SessionsCurrent
 // and Subscriptions counts the restored broker must show.
-func benchRecovery(b *testing.B, dir string, items int, want broker.Stats) {
+func benchRecovery(b *testing.B, dir string, items int, want broker.Stats, crashed bool) {
 	b.ReportAllocs()
 	for b.Loop() {
-		st, err := pebble.Open(dir, pebble.Options{Logger: discardLogger()})
+		opDir := dir
+		if crashed {
+			// Each op replays the log of the same crash.
+			b.StopTimer()
+			opDir = copyDir(b, dir)
+			b.StartTimer()
+		}
+		st, err := pebble.Open(opDir, pebble.Options{Logger: discardLogger()})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -498,6 +521,11 @@ func benchRecovery(b *testing.B, dir string, items int, want broker.Stats) {
 		if err := st.Close(); err != nil {
 			b.Fatalf("close store: %v", err)
 		}
+		if crashed {
+			b.StopTimer()
+			os.RemoveAll(opDir)
+			b.StartTimer()
+		}
 		if b.Failed() {
 			b.FailNow()
 		}
@@ -512,7 +540,7 @@ func benchRecovery(b *testing.B, dir string, items int, want broker.Stats) {
 
 // fillRetained fills a new store in dir with n retained messages, published
 // in process by a broker.
-func fillRetained(b *testing.B, dir string, n int) {
+func fillRetained(b testing.TB, dir string, n int) {
 	start := time.Now()
 	st, srv := openFill(b, dir)
 	payload := make([]byte, 64)
@@ -529,7 +557,7 @@ func fillRetained(b *testing.B, dir string, n int) {
 	if got := srv.Stats().Retained; got != int64(n) {
 		b.Fatalf("filled %d retained messages, want %d", got, n)
 	}
-	closeFill(b, st, srv)
+	endFill(b, st, srv, map[store.Bucket]int{store.Retained: n})
 	counts := countRecords(b, dir)
 	if counts[store.Retained] != n {
 		b.Fatalf("store holds %d retained messages, want %d", counts[store.Retained], n)
@@ -541,7 +569,7 @@ func fillRetained(b *testing.B, dir string, n int) {
 // of recoverySubs subscriptions and recoveryQueued queued QoS 1 messages
 // each. The clients connect through in-memory pipes: n TCP connections in
 // a row would run out of ephemeral ports.
-func fillSessions(b *testing.B, dir string, n int) {
+func fillSessions(b testing.TB, dir string, n int) {
 	start := time.Now()
 	st, srv := openFill(b, dir)
 	l := newPipeListener()
@@ -613,7 +641,7 @@ func fillSessions(b *testing.B, dir string, n int) {
 	for k := range recoveryQueued {
 		srv.Router().Publish(&broker.Message{ID: broker.MsgID{Seq: uint64(k + 1)}, Topic: "rec/all", Payload: payload, QoS: 1}, nil)
 	}
-	closeFill(b, st, srv)
+	endFill(b, st, srv, map[store.Bucket]int{store.Sessions: n, store.Queues: n * recoveryQueued})
 	<-served
 	counts := countRecords(b, dir)
 	if counts[store.Sessions] != n || counts[store.Queues] != n*recoveryQueued || counts[store.Messages] != recoveryQueued {
@@ -625,7 +653,7 @@ func fillSessions(b *testing.B, dir string, n int) {
 
 // openFill opens the store in dir and a broker on it that writes behind
 // (DurabilityNone), to fill it.
-func openFill(b *testing.B, dir string) (*pebble.Store, *broker.Server) {
+func openFill(b testing.TB, dir string) (*pebble.Store, *broker.Server) {
 	st, err := pebble.Open(dir, pebble.Options{Logger: discardLogger()})
 	if err != nil {
 		b.Fatal(err)
@@ -638,8 +666,114 @@ func openFill(b *testing.B, dir string) (*pebble.Store, *broker.Server) {
 	return st, srv
 }
 
+// crashFillEnv, when set, makes TestRecoveryFill fill a store as
+// BenchmarkRecovery's crashed variants ask: "retained:DIR" or
+// "sessions:DIR".
+const crashFillEnv = "MIDGE_RECOVERY_CRASH_FILL"
+
+// endFill ends a fill: it closes srv and st, or, in the child process of a
+// crashed variant, waits until st holds want's records, syncs its log,
+// says "filled" on stdout and waits to be killed.
+func endFill(b testing.TB, st *pebble.Store, srv *broker.Server, want map[store.Bucket]int) {
+	if os.Getenv(crashFillEnv) == "" {
+		closeFill(b, st, srv)
+		return
+	}
+	// DurabilityNone writes behind: wait for the writes to be applied.
+	deadline := time.Now().Add(5 * time.Minute)
+	for bucket, n := range want {
+		for {
+			got := 0
+			if err := st.Scan(bucket, "", func(string, []byte) error { got++; return nil }); err != nil {
+				b.Fatal(err)
+			}
+			if got == n {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("store holds %d %s records, want %d", got, bucket, n)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	var sync store.Batch
+	sync.Set(store.Meta, "bench_filled", []byte("1"))
+	if err := st.Apply(&sync, true); err != nil {
+		b.Fatal(err)
+	}
+	fmt.Println("filled")
+	select {}
+}
+
+// TestRecoveryFill is not a test: BenchmarkRecovery's crashed variants run
+// it in a child process, which fills a store and is killed with SIGKILL.
+func TestRecoveryFill(t *testing.T) {
+	spec := os.Getenv(crashFillEnv)
+	if spec == "" {
+		t.Skip("runs only as a child process of BenchmarkRecovery")
+	}
+	kind, dir, _ := strings.Cut(spec, ":")
+	switch kind {
+	case "retained":
+		fillRetained(t, dir, recoveryRetained)
+	case "sessions":
+		fillSessions(t, dir, recoverySessions)
+	}
+	t.Fatalf("unknown fill %q", spec)
+}
+
+// crashFill fills a store in a child process, as fillRetained or
+// fillSessions (kind) do, kills the child with SIGKILL once the store is
+// filled and returns its directory, which a crashed broker left.
+func crashFill(b *testing.B, kind string) string {
+	dir := b.TempDir()
+	start := time.Now()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestRecoveryFill$", "-test.timeout=10m")
+	cmd.Env = append(os.Environ(), crashFillEnv+"="+kind+":"+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	filled := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if sc.Text() == "filled" {
+				filled <- true
+				return
+			}
+		}
+		filled <- false
+	}()
+	var ok bool
+	select {
+	case ok = <-filled:
+	case <-time.After(10 * time.Minute):
+	}
+	cmd.Process.Kill() // SIGKILL
+	cmd.Wait()
+	if !ok {
+		b.Fatalf("the child process did not fill the store with %s", kind)
+	}
+	b.Logf("filled %s in a child process killed with SIGKILL, in %s", kind, time.Since(start).Round(time.Millisecond))
+	return dir
+}
+
+// copyDir copies the files of the directory src into a new directory.
+func copyDir(b *testing.B, src string) string {
+	dst := b.TempDir()
+	if err := os.CopyFS(dst, os.DirFS(src)); err != nil {
+		b.Fatal(err)
+	}
+	return dst
+}
+
 // closeFill shuts srv down, which writes everything to st, and closes st.
-func closeFill(b *testing.B, st *pebble.Store, srv *broker.Server) {
+func closeFill(b testing.TB, st *pebble.Store, srv *broker.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), durIdle)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
@@ -652,7 +786,7 @@ func closeFill(b *testing.B, st *pebble.Store, srv *broker.Server) {
 
 // countRecords returns the number of records in each bucket of the store
 // in dir.
-func countRecords(b *testing.B, dir string) map[store.Bucket]int {
+func countRecords(b testing.TB, dir string) map[store.Bucket]int {
 	st, err := pebble.Open(dir, pebble.Options{Logger: discardLogger()})
 	if err != nil {
 		b.Fatal(err)
