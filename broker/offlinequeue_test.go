@@ -2,8 +2,10 @@ package broker_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -206,4 +208,100 @@ func TestSpilledQueueEndsWithSession(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// failingReads is a store whose Get fails, as a disk that cannot be read
+// would, while fail is set.
+type failingReads struct {
+	store.Store
+	fail atomic.Bool
+}
+
+func (f *failingReads) Get(bucket store.Bucket, key string) ([]byte, error) {
+	if f.fail.Load() {
+		return nil, errors.New("read error")
+	}
+	return f.Store.Get(bucket, key)
+}
+
+// TestQueuedMessageKeptWhenUnreadable: a queued message whose body the
+// store cannot read stays queued and is delivered once the store reads
+// again; one whose body is gone from the store is dropped, logged and
+// counted, and the rest of the queue still goes out.
+func TestQueuedMessageKeptWhenUnreadable(t *testing.T) {
+	dir := t.TempDir()
+	st, err := pebble.Open(dir, pebble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := testbroker.Start(t, broker.Options{Store: st})
+	c, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "away"})
+	c.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "t", QoS: 1}}})
+	c.Expect(packet.TypeSuback)
+	c.Send(&packet.Disconnect{})
+	c.ExpectClosed(2 * time.Second)
+	pub, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "pub", CleanStart: true})
+	for i := range 5 {
+		pub.Send(&packet.Publish{Topic: "t", QoS: 1, PacketID: uint16(i + 1), Payload: fmt.Appendf(nil, "m%d", i)})
+		pub.Expect(packet.TypePuback)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := b.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The first message's body goes missing.
+	var first string
+	if err := st.Scan(store.Messages, "", func(k string, _ []byte) error {
+		if first == "" {
+			first = k
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var del store.Batch
+	del.Delete(store.Messages, first)
+	if err := st.Apply(&del, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	st, err = pebble.Open(dir, pebble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	reads := &failingReads{Store: st}
+	reads.fail.Store(true)
+	b = testbroker.Start(t, broker.Options{Store: reads})
+	c, _ = mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "away"})
+	c.ExpectNothing(300 * time.Millisecond)
+	c.Close()
+	// Start-up found the entry whose body was gone: dropped and counted.
+	// The others wait for the store.
+	if n := b.Stats().Dropped["store_lost"]; n != 1 {
+		t.Fatalf("store_lost = %d while the store could not read, want 1", n)
+	}
+	testbroker.Eventually(t, 2*time.Second, func() error {
+		if cs, _ := b.Client("away"); cs.Connected {
+			return errors.New("still connected")
+		}
+		return nil
+	})
+
+	reads.fail.Store(false)
+	c, _ = mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "away"})
+	for i := 1; i < 5; i++ {
+		p := c.Expect(packet.TypePublish).(*packet.Publish)
+		if want := fmt.Sprintf("m%d", i); string(p.Payload) != want {
+			t.Fatalf("got %q, want %q", p.Payload, want)
+		}
+		c.Send(&packet.Ack{Kind: packet.TypePuback, PacketID: p.PacketID})
+	}
+	if n := b.Stats().Dropped["store_lost"]; n != 1 {
+		t.Fatalf("store_lost = %d, want 1 (the message whose body was gone)", n)
+	}
 }

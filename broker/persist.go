@@ -663,6 +663,10 @@ func (p *persister) setRetained(topic string, msg *Message) {
 	p.mu.Unlock()
 }
 
+// errBadRecord marks a record the store returned but the broker could not
+// decode.
+var errBadRecord = errors.New("undecodable record")
+
 // errEnough ends a Scan that has found what it looks for.
 var errEnough = errors.New("enough")
 
@@ -796,7 +800,7 @@ func (p *persister) loadMessage(id MsgID) (*Message, error) {
 	}
 	m, err := decodeMessage(b)
 	if err != nil {
-		return nil, fmt.Errorf("decode message %d/%d: %w", id.Node, id.Seq, err)
+		return nil, fmt.Errorf("decode message %d/%d: %w: %w", id.Node, id.Seq, errBadRecord, err)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

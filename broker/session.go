@@ -1,10 +1,12 @@
 package broker
 
 import (
+	"errors"
 	"sync"
 	"time"
 
 	"github.com/midgemq/midge/packet"
+	"github.com/midgemq/midge/store"
 	"github.com/midgemq/midge/topic"
 )
 
@@ -268,15 +270,16 @@ func (s *session) unspillLocked(all bool) bool {
 		s.srv.log.Error("cannot read queued messages from the store", "client_id", s.id, "err", err)
 		return false
 	}
-	if len(obs) == 0 {
-		s.srv.log.Error("queued messages missing from the store; dropped", "client_id", s.id, "messages", s.spilled)
-		s.spilled = 0
-		return false
-	}
-	if len(obs) < n && len(obs) < s.spilled {
+	if len(obs) < n {
 		s.srv.log.Error("queued messages missing from the store; dropped", "client_id", s.id,
 			"messages", s.spilled-len(obs))
+		for range s.spilled - len(obs) {
+			s.srv.drop(DropStoreLost, s.id)
+		}
 		s.spilled = len(obs)
+		if len(obs) == 0 {
+			return false
+		}
 	}
 	s.queue = append(s.queue, obs...)
 	s.spilled -= len(obs)
@@ -377,9 +380,18 @@ func (s *session) fillLocked() {
 		s.qhead++
 		if ob.msg == nil {
 			m, err := s.srv.persist.loadMessage(ob.msgID)
+			if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, errBadRecord) {
+				// The store could not read it: it stays queued, and the
+				// next refill (an acknowledgement, a reconnect) tries again.
+				s.srv.log.Error("cannot read a queued message; it stays queued", "client_id", s.id, "err", err)
+				s.qhead--
+				s.queue[s.qhead] = ob
+				break
+			}
 			if err != nil {
 				s.srv.log.Error("queued message lost", "client_id", s.id, "err", err)
 				s.srv.persist.deleteEntryLocked(s, ob)
+				s.srv.drop(DropStoreLost, s.id)
 				continue
 			}
 			ob.msg = m

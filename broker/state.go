@@ -221,6 +221,7 @@ func (s *Server) load() error {
 		if !rec.Released {
 			if !stored[rec.MessageID] {
 				s.log.Error("queued message missing from the store; dropped", "client_id", id, "seq", seq)
+				s.drop(DropStoreLost, id)
 				fix.Delete(store.Queues, key)
 				return nil
 			}

@@ -55,6 +55,9 @@ const (
 	// DropPropertyLimit is a PUBLISH or CONNECT refused because it carried
 	// more than MaxUserProperties user properties.
 	DropPropertyLimit
+	// DropStoreLost is a queued message dropped because the store no
+	// longer held its entry or body, or held one it could not decode.
+	DropStoreLost
 	numDropReasons
 )
 
@@ -73,6 +76,7 @@ var dropReasonNames = [numDropReasons]string{
 	DropTopicLimit:        "topic_limit",
 	DropSubscriptionLimit: "subscription_limit",
 	DropPropertyLimit:     "property_limit",
+	DropStoreLost:         "store_lost",
 }
 
 // String returns the reason's stable snake_case name, as used in logs and
