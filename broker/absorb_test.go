@@ -11,7 +11,6 @@ import (
 	"github.com/midgemq/midge/internal/testbroker"
 	"github.com/midgemq/midge/packet"
 	"github.com/midgemq/midge/store"
-	"github.com/midgemq/midge/store/pebble"
 )
 
 // opCounter is a store that counts the writes it applies, by bucket and
@@ -59,11 +58,7 @@ func (c *opCounter) count(bucket store.Bucket, kind store.OpKind) int {
 // its PUBACK only after a commit, and a QoS 2 message still waits for its
 // entry (a client must find it under the same packet id after a crash).
 func TestAcknowledgedBeforeCommitNotWritten(t *testing.T) {
-	st, err := pebble.Open(t.TempDir(), pebble.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := tempPebble(t)
 	ops := &opCounter{Store: st, entered: make(chan struct{}, 1), counts: make(map[store.Bucket]map[store.OpKind]int)}
 	b := testbroker.Start(t, broker.Options{Store: ops})
 	sub, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "sub"})
@@ -130,10 +125,5 @@ func TestAcknowledgedBeforeCommitNotWritten(t *testing.T) {
 	sub.Send(&packet.Ack{Kind: packet.TypePubcomp, PacketID: p.PacketID})
 	pub.Expect(packet.TypePubrec)
 
-	testbroker.Eventually(t, 5*time.Second, func() error {
-		if q, m := count(t, st, store.Queues), count(t, st, store.Messages); q != 0 || m != 0 {
-			return fmt.Errorf("%d entries and %d bodies left", q, m)
-		}
-		return nil
-	})
+	expectStoreEmpty(t, st, 5*time.Second)
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/midgemq/midge/internal/mqtttest"
 	"github.com/midgemq/midge/internal/testbroker"
 	"github.com/midgemq/midge/packet"
-	"github.com/midgemq/midge/store/pebble"
 )
 
 // packetSize is the size of p on the wire in version v.
@@ -147,11 +146,7 @@ func TestStatsInflightAndQueued(t *testing.T) {
 
 // TestStatsStore reports the pebble store's size and times its commits.
 func TestStatsStore(t *testing.T) {
-	st, err := pebble.Open(t.TempDir(), pebble.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := tempPebble(t)
 	b := testbroker.Start(t, broker.Options{SysInterval: -1, Store: st})
 	c, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "keeper"})
 	c.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "s", QoS: 1}}})

@@ -122,11 +122,7 @@ func TestOfflineQueuesLiveOnDisk(t *testing.T) {
 func TestSlowSubscriberQueueSpills(t *testing.T) {
 	for _, d := range []broker.Durability{broker.DurabilityBatch, broker.DurabilitySync, broker.DurabilityNone} {
 		t.Run(d.String(), func(t *testing.T) {
-			st, err := pebble.Open(t.TempDir(), pebble.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
+			st := tempPebble(t)
 			b := testbroker.Start(t, broker.Options{Store: st, Durability: d, MaxInflight: 1, MaxQueued: 1000})
 			sub, _ := mqtttest.Connect(t, b.Addr, packet.V5, &packet.Connect{ClientID: "slow",
 				Properties: packet.Properties{SessionExpiryInterval: 3600, HasSessionExpiryInterval: true}})
@@ -147,12 +143,7 @@ func TestSlowSubscriberQueueSpills(t *testing.T) {
 				}
 				sub.Send(&packet.Ack{Kind: packet.TypePuback, PacketID: p.PacketID})
 			}
-			testbroker.Eventually(t, 5*time.Second, func() error {
-				if q, m := count(t, st, store.Queues), count(t, st, store.Messages); q != 0 || m != 0 {
-					return fmt.Errorf("%d entries and %d bodies left", q, m)
-				}
-				return nil
-			})
+			expectStoreEmpty(t, st, 5*time.Second)
 		})
 	}
 }
@@ -163,11 +154,7 @@ func TestSlowSubscriberQueueSpills(t *testing.T) {
 // (5.0, Session Expiry Interval 0), it gets the queue and the store
 // forgets it.
 func TestSpilledQueueEndsWithSession(t *testing.T) {
-	st, err := pebble.Open(t.TempDir(), pebble.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := tempPebble(t)
 	b := testbroker.Start(t, broker.Options{Store: st})
 	away := func(id string) {
 		c, _ := mqtttest.Connect(t, b.Addr, packet.V5, &packet.Connect{ClientID: id,
@@ -202,12 +189,7 @@ func TestSpilledQueueEndsWithSession(t *testing.T) {
 		}
 		c.Send(&packet.Ack{Kind: packet.TypePuback, PacketID: p.PacketID})
 	}
-	testbroker.Eventually(t, 5*time.Second, func() error {
-		if q, m := count(t, st, store.Queues), count(t, st, store.Messages); q != 0 || m != 0 {
-			return fmt.Errorf("%d entries and %d bodies left", q, m)
-		}
-		return nil
-	})
+	expectStoreEmpty(t, st, 5*time.Second)
 }
 
 // failingReads is a store whose Get fails, as a disk that cannot be read

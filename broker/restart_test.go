@@ -53,6 +53,30 @@ func testStores() []testStore {
 	}
 }
 
+// tempPebble opens a Pebble store in a new temporary directory, closed
+// when the test ends.
+func tempPebble(t *testing.T) *pebble.Store {
+	t.Helper()
+	st, err := pebble.Open(t.TempDir(), pebble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// expectStoreEmpty waits up to d for st to hold no queue entry and no
+// message body: every queued message was delivered and forgotten.
+func expectStoreEmpty(t *testing.T, st store.Store, d time.Duration) {
+	t.Helper()
+	testbroker.Eventually(t, d, func() error {
+		if q, m := count(t, st, store.Queues), count(t, st, store.Messages); q != 0 || m != 0 {
+			return fmt.Errorf("%d entries and %d bodies left", q, m)
+		}
+		return nil
+	})
+}
+
 // dirs maps the pebble stores of the tests to their directories.
 var dirs sync.Map
 
@@ -266,12 +290,7 @@ func testQueueBeyondWindow(t *testing.T, ts testStore) {
 		}
 		c.Send(&packet.Ack{Kind: packet.TypePuback, PacketID: p.PacketID})
 	}
-	testbroker.Eventually(t, 2*time.Second, func() error {
-		if q, m := count(t, st, store.Queues), count(t, st, store.Messages); q != 0 || m != 0 {
-			return fmt.Errorf("%d entries and %d bodies left", q, m)
-		}
-		return nil
-	})
+	expectStoreEmpty(t, st, 2*time.Second)
 }
 
 // TestWillSurvivesCrash: a persistent session's will is in the store while
