@@ -11,7 +11,10 @@
 // ask for no disk; store/pebble is the crash-safe embedded default.
 package store
 
-import "errors"
+import (
+	"context"
+	"errors"
+)
 
 // Bucket names one key space of a Store.
 type Bucket byte
@@ -96,6 +99,18 @@ type Ranger interface {
 	// calls fn for every key in bucket that starts with prefix and is
 	// greater than or equal to start, in byte order, under Scan's rules.
 	ScanFrom(bucket Bucket, prefix, start string, fn func(key string, value []byte) error) error
+}
+
+// Compacter is implemented by stores whose files keep the space of deleted
+// records until they are rewritten, as a log-structured store does: after
+// deletes, their DiskSize can stay the same or grow (the deletions are
+// records too) until Compact.
+type Compacter interface {
+	// Compact rewrites the store's files so that the space of the records
+	// deleted so far is given back to the file system. It can take long
+	// and does much I/O, but reads and writes go on meanwhile; it stops
+	// early with ctx's error when ctx is done.
+	Compact(ctx context.Context) error
 }
 
 // Op is one write of a Batch.

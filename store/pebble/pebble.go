@@ -1,6 +1,7 @@
 package pebble
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -27,8 +28,9 @@ type Store struct {
 }
 
 var (
-	_ store.Store = (*Store)(nil)
-	_ store.Sizer = (*Store)(nil)
+	_ store.Store     = (*Store)(nil)
+	_ store.Sizer     = (*Store)(nil)
+	_ store.Compacter = (*Store)(nil)
 )
 
 // Apply implements store.Store. It writes b as one Pebble batch, so that
@@ -199,8 +201,12 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// DiskSize implements store.Sizer: the bytes of all the store's files,
-// including the write-ahead log and files waiting to be deleted.
+// DiskSize implements store.Sizer: the bytes of the store's files,
+// including the write-ahead log and the table files waiting to be deleted,
+// but not the emptied log files Pebble keeps to reuse for the next logs
+// (at most three; they hold no records and are overwritten, never grown).
+// Counting those would keep a store whose log once grew over a small
+// limit above it however much is deleted.
 func (s *Store) DiskSize() (int64, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -208,7 +214,7 @@ func (s *Store) DiskSize() (int64, error) {
 		return 0, store.ErrClosed
 	}
 	m := s.db.Metrics()
-	n := m.DiskSpaceUsage()
+	n := m.DiskSpaceUsage() - m.WAL.ObsoletePhysicalSize
 	// Pebble counts the current log file at the size it had when opened
 	// (it updates the figure only when a log is closed); the bytes written
 	// to the live logs since are in WAL.Size.
@@ -216,6 +222,29 @@ func (s *Store) DiskSize() (int64, error) {
 		n += m.WAL.Size - m.WAL.PhysicalSize
 	}
 	return int64(n), nil
+}
+
+// Compact implements store.Compacter. It flushes the memtable and
+// compacts the key range of every bucket down to the last level, where the
+// deleted records and the deletions themselves are dropped; the files it
+// replaces are removed once no read uses them, so DiskSize drops soon
+// after Compact returns rather than at once. Close waits for a Compact in
+// progress; cancel ctx to end it early.
+func (s *Store) Compact(ctx context.Context) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return store.ErrClosed
+	}
+	if s.readOnly {
+		return fmt.Errorf("pebble store: compact %s: %w", s.dir, pdb.ErrReadOnly)
+	}
+	// The bounds take in every key whose bucket byte is below 0xff,
+	// which is every bucket the broker uses.
+	if err := s.db.Compact(ctx, []byte{0}, []byte{0xff}, true); err != nil {
+		return opError("compact", err)
+	}
+	return nil
 }
 
 // opError wraps the error of a Pebble operation described by op. An error

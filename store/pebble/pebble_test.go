@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
@@ -363,6 +364,67 @@ func TestDiskSize(t *testing.T) {
 	s = openDir(t, dir)
 	if n, err := s.DiskSize(); err != nil || n < total || n > 2*total {
 		t.Fatalf("DiskSize after reopen = %d, %v; want about the %d bytes written", n, err, total)
+	}
+}
+
+// TestCompactReclaimsDeleted: deleting most keys leaves DiskSize where it
+// was (the deletions are records too), and Compact gives the space back.
+func TestCompactReclaimsDeleted(t *testing.T) {
+	s := openDir(t, t.TempDir())
+	const n, size = 4000, 1024
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := 0; i < n; i += 500 {
+		apply(t, s, false, func(b *store.Batch) {
+			for j := i; j < i+500; j++ {
+				v := make([]byte, size)
+				for k := range v {
+					v[k] = byte(rng.Uint32()) // incompressible
+				}
+				b.Set(store.Queues, fmt.Sprintf("c%d\x00%05d", j%2, j), v)
+			}
+		})
+	}
+	full, err := s.DiskSize()
+	if err != nil || full < n*size {
+		t.Fatalf("DiskSize = %d, %v; want at least the %d bytes written", full, err, n*size)
+	}
+	// One session's queue goes as a range, most of the other's key by key.
+	apply(t, s, true, func(b *store.Batch) {
+		b.DeletePrefix(store.Queues, "c0\x00")
+		for j := 1; j < n-200; j += 2 {
+			b.Delete(store.Queues, fmt.Sprintf("c1\x00%05d", j))
+		}
+	})
+	if got, err := s.DiskSize(); err != nil || got < full {
+		t.Fatalf("DiskSize after the deletes = %d, %v; want no less than the %d before (not compacted yet)", got, err, full)
+	}
+	if err := s.Compact(t.Context()); err != nil {
+		t.Fatalf("Compact: %v", err)
+	}
+	// The replaced files are removed in the background.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err := s.DiskSize()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got < full/4 {
+			t.Logf("DiskSize %d before the deletes, %d after Compact", full, got)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("DiskSize after Compact = %d, want under a quarter of the %d before", got, full)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := count(t, s, store.Queues, ""); got != 100 {
+		t.Fatalf("%d keys left, want 100", got)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Compact(t.Context()); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("Compact after Close: %v, want ErrClosed", err)
 	}
 }
 
