@@ -159,7 +159,11 @@ type Options struct {
 	// tell it (store.Sizer). Once the store holds more, QoS 1 and 2
 	// PUBLISH packets are refused: MQTT 5.0 clients get Quota Exceeded
 	// (0x97), older clients an acknowledgement for a message that is
-	// dropped, counted and logged. Zero means no limit.
+	// dropped, counted and logged. They are accepted again, without a
+	// restart, once the store is below the limit: while over it, the
+	// server checks the size every 100ms and compacts a store that keeps
+	// the space of deleted records until then (store.Compacter), so that
+	// the queues drained give their space back. Zero means no limit.
 	MaxStoreBytes int64
 
 	// CommitInterval is how long DurabilityBatch gathers writes before one

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"cmp"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -107,10 +108,21 @@ type persister struct {
 
 	// maxBytes is the store's size limit, 0 for none (SetLimits may change
 	// it); full is set while the store is over it, checked at most every
-	// sizeCheckEvery.
+	// sizeCheckEvery (see storesize.go).
 	maxBytes  atomic.Int64
 	full      atomic.Bool
 	lastCheck time.Time
+	// compacter is st when it can give back the space of deleted records,
+	// nil otherwise. The other fields are the committer's own: deleted
+	// counts the deletions applied since the last compaction began,
+	// compacting cancels the compaction running (nil when none is),
+	// compacted receives its end, and nextCompact is the earliest the
+	// next may begin.
+	compacter   store.Compacter
+	deleted     int
+	compacting  context.CancelFunc
+	compacted   chan compaction
+	nextCompact time.Time
 	// commits times each Apply of a batch.
 	commits histogram
 
@@ -156,6 +168,13 @@ func newPersister(st store.Store, mode Durability, interval time.Duration, maxBy
 		done:       make(chan struct{}),
 	}
 	p.ranger, _ = st.(store.Ranger)
+	if c, ok := st.(store.Compacter); ok {
+		p.compacter = c
+		p.compacted = make(chan compaction, 1)
+		// A store full at start may hold records deleted before it: it
+		// is worth one compaction before any deletion of this process.
+		p.deleted = 1
+	}
 	p.maxBytes.Store(maxBytes)
 	p.checkSize()
 	go p.run()
@@ -166,10 +185,16 @@ func newPersister(st store.Store, mode Durability, interval time.Duration, maxBy
 // gathering for the commit interval in batch mode. In DurabilityNone it
 // applies without fsync and syncs within writeBehind of the first commit
 // that was not synced.
+//
+// While the store is over its size limit, the committer also checks the
+// size every sizeCheckEvery, commits or not, and compacts the store (see
+// watchSize): once the queues drain, QoS 1 and 2 messages are accepted
+// again without waiting for a write that may never come.
 func (p *persister) run() {
 	defer close(p.done)
 	var last time.Time          // when the last commit began
 	var behind <-chan time.Time // DurabilityNone: when unsynced commits are due on disk
+	var recheck *time.Timer     // while the store is full: its next size check
 	for {
 		select {
 		case <-p.kick:
@@ -177,7 +202,16 @@ func (p *persister) run() {
 			behind = nil
 			p.syncBehind()
 			continue
+		case <-timerC(recheck):
+			recheck = nil
+			p.checkSize()
+			recheck = p.watchSize(recheck)
+			continue
+		case c := <-p.compacted:
+			p.compactionEnded(c)
+			continue
 		case <-p.stop:
+			p.stopCompaction()
 			p.commit(true)
 			return
 		}
@@ -191,6 +225,7 @@ func (p *persister) run() {
 			select {
 			case <-time.After(wait):
 			case <-p.stop:
+				p.stopCompaction()
 				p.commit(true)
 				return
 			}
@@ -200,6 +235,7 @@ func (p *persister) run() {
 		if p.unsynced && behind == nil {
 			behind = time.After(writeBehind)
 		}
+		recheck = p.watchSize(recheck)
 	}
 }
 
@@ -263,6 +299,8 @@ func (p *persister) commit(sync bool) {
 		p.commits.observe(time.Since(start))
 		if err != nil {
 			p.log.Error("store write failed", "writes", b.Len(), "err", err)
+		} else if p.compacter != nil && p.maxBytes.Load() > 0 {
+			p.countDeletions(&b)
 		}
 		p.unsynced = !sync || (err != nil && p.unsynced)
 		p.checkSize()
@@ -312,52 +350,6 @@ func (p *persister) commit(sync bool) {
 // maxSpareWrites is the largest batch whose memory the committer keeps for
 // the next: a burst's batch is left to the collector.
 const maxSpareWrites = 4096
-
-// sizeCheckEvery is how often the store's size is compared with its limit.
-const sizeCheckEvery = 100 * time.Millisecond
-
-// checkSize updates full from the store's size. It runs on the committer.
-func (p *persister) checkSize() {
-	limit := p.maxBytes.Load()
-	if limit <= 0 {
-		if p.full.Swap(false) {
-			p.log.Info("store size limit removed: QoS 1 and 2 messages are accepted again")
-		}
-		return
-	}
-	sz, ok := p.st.(store.Sizer)
-	if !ok || time.Since(p.lastCheck) < sizeCheckEvery {
-		return
-	}
-	p.lastCheck = time.Now()
-	n, err := sz.DiskSize()
-	if err != nil {
-		p.log.Error("cannot tell the store's size", "err", err)
-		return
-	}
-	full := n >= limit
-	if p.full.Swap(full) != full {
-		if full {
-			p.log.Warn("store full: QoS 1 and 2 messages are refused", "bytes", n, "max_bytes", limit)
-		} else {
-			p.log.Info("store below its limit again", "bytes", n, "max_bytes", limit)
-		}
-	}
-}
-
-// diskSize returns the bytes the store takes on disk, or -1 when it cannot
-// tell: it is no store.Sizer, or it failed (closed, say).
-func (p *persister) diskSize() int64 {
-	sz, ok := p.st.(store.Sizer)
-	if !ok {
-		return -1
-	}
-	n, err := sz.DiskSize()
-	if err != nil {
-		return -1
-	}
-	return n
-}
 
 // appendedLocked notes that writes were added to the batch and wakes the
 // committer. The caller holds p.mu.

@@ -19,7 +19,8 @@ import (
 //     queued; it refuses new messages until the queue is below it.
 //   - MaxConnections: for connections accepted after the change; those
 //     already open over a lower limit stay.
-//   - MaxStoreBytes: at the next store commit.
+//   - MaxStoreBytes: at the next store commit, or within a tenth of a
+//     second while the store is over the limit in force.
 //   - MaxPacketSize, MaxInflight and MaxKeepAlive: for connections that
 //     connect after the change. A connection keeps the values it was given
 //     at CONNECT, which a 5.0 client is told in CONNACK (Maximum Packet

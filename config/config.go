@@ -140,7 +140,8 @@ type Config struct {
 	// one commit. The default is 2ms; the bounds are 0 and 1s.
 	CommitInterval Duration `toml:"commit_interval"`
 	// MaxStoreSize is the disk space the store may take before QoS 1 and 2
-	// messages are refused. The default is 0, no limit.
+	// messages are refused; they are accepted again once it is below, with
+	// no restart. The default is 0, no limit.
 	MaxStoreSize Size `toml:"max_store_size"`
 	// JWT lets clients log in with a JSON Web Token as their password,
 	// written as the [jwt] table. It is off unless a key file is set.

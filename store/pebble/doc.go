@@ -26,6 +26,12 @@
 // store keeps its records in checksummed table files and the next Open has
 // no log to replay.
 //
+// Deleted records keep their space until Pebble's compactions rewrite the
+// files that hold them, and each deletion is a record too, so DiskSize does
+// not drop when records are deleted. Compact (store.Compacter) rewrites the
+// whole key space at once; the broker calls it while the store is over
+// its size limit.
+//
 // The defaults keep the memory small for a lean broker: an 8 MiB block cache
 // and 4 MiB memtables (at most two before writes wait for a flush).
 //

@@ -201,12 +201,13 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// DiskSize implements store.Sizer: the bytes of the store's files,
-// including the write-ahead log and the table files waiting to be deleted,
-// but not the emptied log files Pebble keeps to reuse for the next logs
-// (at most three; they hold no records and are overwritten, never grown).
-// Counting those would keep a store whose log once grew over a small
-// limit above it however much is deleted.
+// DiskSize implements store.Sizer: the bytes of the store's table files,
+// including those waiting to be deleted, and of the records in its
+// write-ahead logs. Pebble reuses emptied log files for the next logs (at
+// most three are kept), and a reused file keeps its former size until it
+// is written over, so the logs count for the records they hold, not for
+// their files' size: counting those would keep a store whose log once grew
+// over a small limit above it however much is deleted.
 func (s *Store) DiskSize() (int64, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -214,13 +215,10 @@ func (s *Store) DiskSize() (int64, error) {
 		return 0, store.ErrClosed
 	}
 	m := s.db.Metrics()
-	n := m.DiskSpaceUsage() - m.WAL.ObsoletePhysicalSize
-	// Pebble counts the current log file at the size it had when opened
-	// (it updates the figure only when a log is closed); the bytes written
-	// to the live logs since are in WAL.Size.
-	if m.WAL.Size > m.WAL.PhysicalSize {
-		n += m.WAL.Size - m.WAL.PhysicalSize
-	}
+	// Pebble's figure counts the files of the logs, live and kept for
+	// reuse; WAL.Size is the records of the live logs, bytes written since
+	// they were opened included.
+	n := m.DiskSpaceUsage() - m.WAL.PhysicalSize - m.WAL.ObsoletePhysicalSize + m.WAL.Size
 	return int64(n), nil
 }
 
