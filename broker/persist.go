@@ -194,7 +194,9 @@ func (p *persister) run() {
 	defer close(p.done)
 	var last time.Time          // when the last commit began
 	var behind <-chan time.Time // DurabilityNone: when unsynced commits are due on disk
-	var recheck *time.Timer     // while the store is full: its next size check
+	// recheck is the timer of the next size check while the store is
+	// full, which it may be from the start.
+	recheck := p.watchSize(nil)
 	for {
 		select {
 		case <-p.kick:

@@ -14,6 +14,7 @@ import (
 	"github.com/midgemq/midge/internal/mqtttest"
 	"github.com/midgemq/midge/internal/testbroker"
 	"github.com/midgemq/midge/packet"
+	"github.com/midgemq/midge/store"
 )
 
 // logBuffer collects a broker's log output for a test to read.
@@ -113,4 +114,41 @@ func TestStoreFullRecovers(t *testing.T) {
 	if p := sub.Expect(packet.TypePublish).(*packet.Publish); string(p.Payload) != "again" {
 		t.Fatalf("got %q", p.Payload)
 	}
+}
+
+// TestStoreFullAtStart starts a broker on a Pebble store over
+// MaxStoreBytes with records deleted before the start: with no write of
+// its own to prompt a check, it compacts the store and accepts QoS 1
+// messages again.
+func TestStoreFullAtStart(t *testing.T) {
+	const maxBytes = 256 << 10
+	st := tempPebble(t)
+	rng := rand.New(rand.NewPCG(9, 10))
+	var b store.Batch
+	for i := range 2 * maxBytes / 4096 {
+		v := make([]byte, 4096)
+		for j := range v {
+			v[j] = byte(rng.Uint32())
+		}
+		b.Set(store.Retained, fmt.Sprintf("old/%d", i), v)
+	}
+	b.DeletePrefix(store.Retained, "old/")
+	if err := st.Apply(&b, true); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := st.DiskSize(); err != nil || n < maxBytes {
+		t.Fatalf("DiskSize = %d, %v; want over %d", n, err, maxBytes)
+	}
+	srv := testbroker.Start(t, broker.Options{Store: st, MaxStoreBytes: maxBytes})
+	pub, _ := mqtttest.Connect(t, srv.Addr, packet.V5, &packet.Connect{ClientID: "pub", CleanStart: true})
+	refused := 0
+	testbroker.Eventually(t, 10*time.Second, func() error {
+		pub.Send(&packet.Publish{Topic: "t", QoS: 1, PacketID: 1, Payload: []byte("x")})
+		if a := pub.Expect(packet.TypePuback).(*packet.Ack); a.ReasonCode == packet.QuotaExceeded {
+			refused++
+			return fmt.Errorf("still refused: %d bytes", srv.Stats().StoreBytes)
+		}
+		return nil
+	})
+	t.Logf("%d publishes refused before the store was below its limit", refused)
 }
