@@ -3,6 +3,7 @@ package broker_test
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,17 +15,27 @@ import (
 )
 
 // opCounter is a store that counts the writes it applies, by bucket and
-// kind. Apply signals entered as it starts, then waits while hold is
-// locked.
+// kind, and its calls of Apply, those with sync true apart. Apply signals
+// entered as it starts, then waits while hold is locked.
 type opCounter struct {
 	store.Store
 	entered chan struct{}
 	hold    sync.Mutex
+	applies atomic.Int64
+	syncs   atomic.Int64
 	mu      sync.Mutex
 	counts  map[store.Bucket]map[store.OpKind]int
 }
 
+func newOpCounter(st store.Store) *opCounter {
+	return &opCounter{Store: st, entered: make(chan struct{}, 1), counts: make(map[store.Bucket]map[store.OpKind]int)}
+}
+
 func (c *opCounter) Apply(b *store.Batch, sync bool) error {
+	c.applies.Add(1)
+	if sync {
+		c.syncs.Add(1)
+	}
 	select {
 	case c.entered <- struct{}{}:
 	default:
@@ -59,7 +70,7 @@ func (c *opCounter) count(bucket store.Bucket, kind store.OpKind) int {
 // entry (a client must find it under the same packet id after a crash).
 func TestAcknowledgedBeforeCommitNotWritten(t *testing.T) {
 	st := tempPebble(t)
-	ops := &opCounter{Store: st, entered: make(chan struct{}, 1), counts: make(map[store.Bucket]map[store.OpKind]int)}
+	ops := newOpCounter(st)
 	b := testbroker.Start(t, broker.Options{Store: ops})
 	sub, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "sub"})
 	sub.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "t", QoS: 2}}})
