@@ -239,39 +239,3 @@ func TestE2EVersion(t *testing.T) {
 		t.Errorf("midge version = %q, want %q", out, want)
 	}
 }
-
-// TestE2ECorruptStore: a store that cannot be read fails start-up with a
-// message that says how to start afresh, and its files are left alone.
-func TestE2ECorruptStore(t *testing.T) {
-	data := t.TempDir()
-	addr := freeAddr(t)
-	p := startMidge(t, "serve", "--listen", addr, "--data", data)
-	dialMidge(t, p, addr).Close()
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if code := p.wait(t, 15); code != exitOK {
-		t.Fatalf("exit code %d after SIGTERM\n%s", code, p.stderr.String())
-	}
-	manifests, err := filepath.Glob(filepath.Join(data, "store", "MANIFEST-*"))
-	if err != nil || len(manifests) == 0 {
-		t.Fatalf("no MANIFEST in the store: %v", err)
-	}
-	for _, m := range manifests {
-		if err := os.WriteFile(m, []byte("not a manifest"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	p = startMidge(t, "serve", "--listen", addr, "--data", data)
-	if code := p.wait(t, 15); code != exitError {
-		t.Fatalf("exit code %d with a corrupt store, want %d\n%s", code, exitError, p.stderr.String())
-	}
-	for _, want := range []string{"corrupt", "not modified", "mv " + filepath.Join(data, "store")} {
-		if !strings.Contains(p.stderr.String(), want) {
-			t.Errorf("stderr does not contain %q:\n%s", want, p.stderr.String())
-		}
-	}
-	for _, m := range manifests {
-		if b, _ := os.ReadFile(m); string(b) != "not a manifest" {
-			t.Errorf("%s was changed", m)
-		}
-	}
-}

@@ -3,12 +3,14 @@ package pebble
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"slices"
 	"strings"
 
 	pdb "github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/record"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/midgemq/midge/store"
@@ -55,6 +57,9 @@ type Options struct {
 
 // Open opens the store in dir, creating dir and an empty store when there is
 // none and opts.ReadOnly is false.
+//
+// Open checks an existing store before it changes any file: it reads
+// every record, so that it costs a read of the whole store.
 //
 // Every error of Open names dir. It wraps ErrLocked when another process or
 // Store has dir open, ErrCorrupt when the files in dir cannot be read as a
@@ -129,6 +134,12 @@ func openLocked(dir string, opts Options, fsys vfs.FS, lock *pdb.Lock) (*pdb.DB,
 		}
 	}
 
+	if desc.Exists {
+		if err := checkManifest(fsys, dir, desc.ManifestFilename); err != nil {
+			return nil, readError(dir, err)
+		}
+	}
+
 	log := opts.Logger.With("dir", dir)
 	popts := &pdb.Options{
 		FS:                 fsys,
@@ -162,6 +173,10 @@ func openLocked(dir string, opts Options, fsys vfs.FS, lock *pdb.Lock) (*pdb.DB,
 			if errors.Is(err, ErrUnknownFormat) {
 				return nil, err
 			}
+			return nil, readError(dir, err)
+		}
+		if err := readAll(db); err != nil {
+			_ = db.Close()
 			return nil, readError(dir, err)
 		}
 		if opts.ReadOnly {
@@ -225,6 +240,63 @@ func checkFormat(dir string, db *pdb.DB, readOnly bool) error {
 	}
 	if err := db.Set(key, []byte(formatVersion), pdb.Sync); err != nil {
 		return fmt.Errorf("write format version: %w", err)
+	}
+	return nil
+}
+
+// checkManifest reads every record of the store's current MANIFEST file,
+// named name (a path, or a name in dir), and returns an error unless all
+// are whole. Pebble stops reading a MANIFEST at its first bad record
+// without an error, taking it for the end of what a crash left, and then
+// deletes the table files that the records after it added: the records
+// those files hold would be lost without a word. A MANIFEST that ends in
+// a partial record is refused too: only a power loss in the middle of a
+// MANIFEST write leaves one (each record is synced before the next), and
+// a file cut short by damage looks the same.
+func checkManifest(fsys vfs.FS, dir, name string) error {
+	if fsys.PathBase(name) == name {
+		name = fsys.PathJoin(dir, name)
+	}
+	f, err := fsys.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r := record.NewReader(f, 0)
+	for n := 0; ; n++ {
+		rec, err := r.Next()
+		if err == nil {
+			_, err = io.Copy(io.Discard, rec)
+		}
+		if err == io.EOF {
+			if n == 0 {
+				return fmt.Errorf("%s holds no record", fsys.PathBase(name))
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: record %d: %w", fsys.PathBase(name), n, err)
+		}
+	}
+}
+
+// readAll reads every record of db, so that damage to any table file
+// (which Pebble reads only when a read needs it) is found while the store
+// is open read-only, before a writable open changes its files. The broker
+// reads every record at start anyway, and the second read finds the files
+// in the operating system's cache.
+func readAll(db *pdb.DB) error {
+	it, err := db.NewIter(nil)
+	if err != nil {
+		return fmt.Errorf("read every record: %w", err)
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		if _, err := it.ValueAndErr(); err != nil {
+			break // it.Close reports it
+		}
+	}
+	if err := it.Close(); err != nil {
+		return fmt.Errorf("read every record: %w", err)
 	}
 	return nil
 }

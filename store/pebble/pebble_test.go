@@ -141,15 +141,39 @@ func TestOpenCorrupt(t *testing.T) {
 		{"missing manifest marker", func(t *testing.T, dir string) {
 			remove(t, onlyFile(t, dir, "marker.manifest.*"))
 		}},
+		{"manifest cut in its last record", func(t *testing.T, dir string) {
+			// What Pebble takes for the end of a crash: it would open the
+			// store without the table the last record adds.
+			p := onlyFile(t, dir, "MANIFEST-*")
+			b := readFile(t, p)
+			writeFile(t, p, b[:len(b)-3])
+		}},
+		{"byte flipped in the manifest", func(t *testing.T, dir string) {
+			p := onlyFile(t, dir, "MANIFEST-*")
+			b := readFile(t, p)
+			b[len(b)-10] ^= 0x01
+			writeFile(t, p, b)
+		}},
 		{"garbage options", func(t *testing.T, dir string) {
 			writeFile(t, onlyFile(t, dir, "OPTIONS-*"), []byte("[Version]\n  garbage ] ["))
+		}},
+		{"byte flipped in a data block", func(t *testing.T, dir string) {
+			// Data blocks come first in a table file: a third of the way
+			// in is inside one, which only a read of its records finds.
+			p := onlyFile(t, dir, "*.sst")
+			b := readFile(t, p)
+			b[len(b)/3] ^= 0x01
+			writeFile(t, p, b)
+		}},
+		{"missing table", func(t *testing.T, dir string) {
+			remove(t, onlyFile(t, dir, "*.sst"))
 		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			s := openDir(t, dir)
-			apply(t, s, true, func(b *store.Batch) { b.Set(store.Retained, "a/b", []byte("retained")) })
+			fillTable(t, s)
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
@@ -175,12 +199,10 @@ func TestOpenCorrupt(t *testing.T) {
 	}
 }
 
-// TestReadCorruptTable damages a data block of a table file: Open does not
-// read it and succeeds, and the Scan that reads it fails with ErrCorrupt,
-// without the panic of Pebble's default corruption handler.
-func TestReadCorruptTable(t *testing.T) {
-	dir := t.TempDir()
-	s := openDir(t, dir)
+// fillTable writes records of random bytes enough for a table file of
+// many data blocks, once Close has flushed them.
+func fillTable(t *testing.T, s store.Store) {
+	t.Helper()
 	rng := rand.New(rand.NewPCG(3, 4))
 	apply(t, s, true, func(b *store.Batch) {
 		for i := range 2000 {
@@ -191,9 +213,28 @@ func TestReadCorruptTable(t *testing.T) {
 			b.Set(store.Queues, fmt.Sprintf("c\x00%04d", i), v)
 		}
 	})
+}
+
+// TestReadCorruptTable damages a data block of a table file of an open
+// store (Open refuses one damaged before, see TestOpenCorrupt): the Scan
+// that reads it fails with ErrCorrupt, without the panic of Pebble's
+// default corruption handler.
+func TestReadCorruptTable(t *testing.T) {
+	dir := t.TempDir()
+	s := openDir(t, dir)
+	fillTable(t, s)
 	if err := s.Close(); err != nil { // flushes the memtable to a table
 		t.Fatal(err)
 	}
+	// A cache too small to keep what Open read, so that the Scan reads
+	// the file again.
+	opts := testOptions(t)
+	opts.CacheSize = 1
+	s, err := pebble.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
 	p := onlyFile(t, dir, "*.sst")
 	data := readFile(t, p)
 	for i := len(data) / 3; i < len(data)/3+64; i++ {
@@ -201,8 +242,7 @@ func TestReadCorruptTable(t *testing.T) {
 	}
 	writeFile(t, p, data)
 
-	s = openDir(t, dir)
-	err := s.Scan(store.Queues, "", func(string, []byte) error { return nil })
+	err = s.Scan(store.Queues, "", func(string, []byte) error { return nil })
 	t.Logf("Scan: %v", err)
 	if !errors.Is(err, pebble.ErrCorrupt) {
 		t.Fatalf("Scan over a damaged block: %v, want ErrCorrupt", err)
