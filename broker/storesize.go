@@ -11,8 +11,8 @@ import (
 // The store's size limit (Options.MaxStoreBytes). The committer compares
 // the store's size with the limit after a commit, at most every
 // sizeCheckEvery, and sets persister.full while it is over: publish
-// refuses QoS 1 and 2 messages then. While full, two things would keep it
-// full after the queues drain, so the committer does both of them:
+// refuses QoS 1 and 2 messages then. Two things could keep the store full
+// after its queues drain, and the committer answers each:
 //
 //   - No message is accepted, so commits are rare (acknowledgements of the
 //     messages drained), and a check that only followed commits could miss
