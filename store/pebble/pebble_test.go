@@ -407,8 +407,8 @@ func TestDiskSize(t *testing.T) {
 	}
 }
 
-// TestCompactReclaimsDeleted: deleting most keys leaves DiskSize where it
-// was (the deletions are records too), and Compact gives the space back.
+// TestCompactReclaimsDeleted: deleting most keys does not give their space
+// back (the deletions are records too), and Compact does.
 func TestCompactReclaimsDeleted(t *testing.T) {
 	s := openDir(t, t.TempDir())
 	const n, size = 4000, 1024
@@ -435,8 +435,13 @@ func TestCompactReclaimsDeleted(t *testing.T) {
 			b.Delete(store.Queues, fmt.Sprintf("c1\x00%05d", j))
 		}
 	})
-	if got, err := s.DiskSize(); err != nil || got < full {
-		t.Fatalf("DiskSize after the deletes = %d, %v; want no less than the %d before (not compacted yet)", got, err, full)
+	// Usually no less than before: the deletions are in the log, and the
+	// records they delete still in the tables. Pebble's own compactions
+	// may have begun to drop some, so this is no assertion.
+	if got, err := s.DiskSize(); err != nil {
+		t.Fatal(err)
+	} else {
+		t.Logf("DiskSize %d after the deletes", got)
 	}
 	if err := s.Compact(t.Context()); err != nil {
 		t.Fatalf("Compact: %v", err)
