@@ -209,6 +209,13 @@ func (c *conn) accept(p *packet.Connect) error {
 		// connection lasts, so that a broker crash does not lose it.
 		sess.setWill(c.will)
 	}
+	if expiryInterval > 0 {
+		// CONNACK tells the client that the broker keeps its session (and
+		// will): it waits until the store has the session's record.
+		if err := c.srv.persist.wait(); err != nil {
+			return c.refuseUnstored(present, err)
+		}
+	}
 	keepAlive := p.KeepAlive
 	if m := c.srv.limits().MaxKeepAlive; m > 0 && p.Version == packet.V5 && (keepAlive == 0 || int(keepAlive) > m) {
 		// The broker's limit wins, and the client is told [MQTT-3.2.2-21].
@@ -239,6 +246,29 @@ func (c *conn) accept(p *packet.Connect) error {
 	c.srv.observe(event{kind: eventConnect, info: c.info})
 	sess.resume()
 	return nil
+}
+
+// refuseUnstored refuses the CONNECT, which attached the session already,
+// because the store could not write the session's record: the client gets
+// Server unavailable, and nothing of the connection stays with the session.
+// A session this CONNECT made is ended; one it resumed is let go as if its
+// client had gone, with the will of this connection dropped.
+func (c *conn) refuseUnstored(present bool, err error) error {
+	c.logger().Error("session not stored; connection refused", "err", err)
+	sess := c.sess
+	if c.will != nil {
+		sess.clearWill(c.will)
+		c.will = nil
+	}
+	c.srv.detach(sess, c, !present)
+	c.sess = nil
+	// What the session sent while CONNACK waited stays with the session,
+	// which sends it again to its next connection.
+	c.wmu.Lock()
+	c.holding = false
+	c.held = nil
+	c.wmu.Unlock()
+	return c.refuse(packet.ServerUnavailable, "session state could not be stored")
 }
 
 // claim takes the client id in the SessionRegistry, within ConnectTimeout.

@@ -375,9 +375,10 @@ func (s *Server) attach(c *conn, clientID string, cleanStart bool, expiryInterva
 }
 
 // detach lets go of sess after its connection c has ended. A session that
-// does not persist is ended: it is marked as ending in the same step, so a
-// connection attaching meanwhile waits for it to be gone, then discarded.
-func (s *Server) detach(sess *session, c *conn) {
+// does not persist, or any with discard, is ended: it is marked as ending
+// in the same step, so a connection attaching meanwhile waits for it to be
+// gone, then discarded.
+func (s *Server) detach(sess *session, c *conn, discard bool) {
 	s.mu.Lock()
 	sess.mu.Lock()
 	if sess.conn != c {
@@ -387,7 +388,7 @@ func (s *Server) detach(sess *session, c *conn) {
 	}
 	sess.conn = nil
 	sess.spillAllLocked()
-	end := !sess.persistent && sess.ending == nil
+	end := (discard || !sess.persistent) && sess.ending == nil
 	if end {
 		sess.ending = make(chan struct{})
 	}
