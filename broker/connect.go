@@ -268,7 +268,10 @@ func (c *conn) refuseUnstored(present bool, err error) error {
 	c.holding = false
 	c.held = nil
 	c.wmu.Unlock()
-	return c.refuse(packet.ServerUnavailable, "session state could not be stored")
+	refused := c.refuse(packet.ServerUnavailable, "session state could not be stored")
+	// Nothing follows the refusal, not even a DISCONNECT of a shutdown.
+	c.sendLast(nil)
+	return refused
 }
 
 // claim takes the client id in the SessionRegistry, within ConnectTimeout.
