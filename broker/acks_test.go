@@ -83,7 +83,7 @@ var versions = []packet.Version{packet.V31, packet.V311, packet.V5}
 // PUBLISH is refused. A 5.0 publisher gets Quota exceeded. A 3.1 or 3.1.1
 // publisher, which no acknowledgement can tell, gets none: its connection
 // is closed, as a PUBACK or PUBREC would say the broker owns the message
-// [MQTT-4.3.2-2] [MQTT-4.3.3-2]. Either way the drop is counted and no
+// (3.1.1's [MQTT-4.3.2-2] [MQTT-4.3.3-2]). Either way the drop is counted and no
 // subscriber gets the message.
 func TestAckStoreFull(t *testing.T) {
 	for _, v := range versions {

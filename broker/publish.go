@@ -159,10 +159,10 @@ func (c *conn) resolveAlias(p *packet.Publish) error {
 //
 // When the store could not write the message, a 5.0 publisher is told so
 // with Implementation specific error. 3.1 and 3.1.1 have no negative
-// acknowledgement, and acknowledging would hand over a message the broker
-// may lose [MQTT-4.3.2-2] [MQTT-4.3.3-2]: the connection is closed instead,
-// with no acknowledgement, and the client sends the message again when it
-// reconnects [MQTT-4.4.0-1].
+// acknowledgement, and acknowledging would say that the broker owns a
+// message it may lose (3.1.1's [MQTT-4.3.2-2] [MQTT-4.3.3-2]): the
+// connection is closed instead, with no acknowledgement, and the client
+// sends the message again when it reconnects [MQTT-4.4.0-1].
 //
 // When a subscriber's full queue refused the message (ErrQueueFull), a 5.0
 // publisher gets Quota exceeded: the other subscribers have the message,
