@@ -81,7 +81,7 @@ func (c *conn) handlePublish(h packet.FixedHeader, body []byte) error {
 		// kept for the sessions that need it.
 		c.srv.drop(DropStoreFull, c.info.ClientID)
 		if c.version != packet.V5 {
-			return c.closeUnacknowledged(p.PacketID, errStoreFull)
+			return c.closeUnacknowledged(errStoreFull)
 		}
 		c.refusePublish(p, &packet.ReasonError{Code: packet.QuotaExceeded, Msg: "store full"})
 		return nil
@@ -202,19 +202,21 @@ func (c *conn) acknowledge(kind packet.Type, id uint16, err error) {
 			c.sendAckWhy(kind, id, packet.ImplementationSpecificError, "store write failed")
 			return
 		}
-		c.logger().Warn("message not stored; connection closed without acknowledgement",
-			"packet_id", id, "err", err)
-		c.abort(packet.ImplementationSpecificError, "store write failed")
+		// The drop's count and log, the store's own error and the
+		// connection's end (with this reason) tell the operator: no line
+		// per message.
+		c.abort(packet.ImplementationSpecificError, "store write failed: message not acknowledged")
 	}
 }
 
 // closeUnacknowledged ends the connection of a 3.1 or 3.1.1 client instead
-// of acknowledging the QoS 1 or 2 PUBLISH id, which the broker cannot keep
-// (see acknowledge). The acknowledgements of the messages before it go out
-// first: it waits for them.
-func (c *conn) closeUnacknowledged(id uint16, why error) error {
-	c.srv.persist.wait()
-	c.logger().Warn("message not stored; connection closed without acknowledgement", "packet_id", id, "err", why)
+// of acknowledging a QoS 1 or 2 PUBLISH that the broker cannot keep (see
+// acknowledge): it returns why, which serve ends the connection with. The
+// acknowledgements of the messages before it go out first: it waits for
+// them, whatever their store writes came to (a failure closes the
+// connection by itself).
+func (c *conn) closeUnacknowledged(why error) error {
+	_ = c.srv.persist.wait()
 	return why
 }
 
@@ -269,9 +271,7 @@ func (c *conn) handleAck(h packet.FixedHeader, body []byte) error {
 		c.srv.persist.whenDurable(func(err error) {
 			if err != nil && stored {
 				c.sess.unrelease(id)
-				c.logger().Warn("packet id release not stored; connection closed without PUBCOMP",
-					"packet_id", id, "err", err)
-				c.abort(packet.ImplementationSpecificError, "store write failed")
+				c.abort(packet.ImplementationSpecificError, "store write failed: PUBREL not completed")
 				return
 			}
 			c.sendAck(packet.TypePubcomp, id, code)

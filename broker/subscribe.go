@@ -183,7 +183,7 @@ func (c *conn) handleUnsubscribe(h packet.FixedHeader, body []byte) error {
 			}
 			c.logger().Warn("unsubscribe not stored; subscriptions kept", "err", err)
 			if c.version != packet.V5 {
-				c.abort(packet.ImplementationSpecificError, "store write failed")
+				c.abort(packet.ImplementationSpecificError, "store write failed: UNSUBSCRIBE not done")
 				return
 			}
 		}
