@@ -3,6 +3,7 @@ package broker_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -439,4 +440,41 @@ func TestAckQueueFullShared(t *testing.T) {
 	pub.Send(&packet.Publish{Topic: "sh/t", QoS: 1, PacketID: 3, Payload: []byte("x")})
 	expectAck(t, pub, packet.TypePuback, 3, packet.QuotaExceeded)
 	waitDropped(t, b, "queue_full", 1)
+}
+
+// TestAckRefusedConnectKeepsDelayedWill: a CONNECT refused because the
+// store could not write its session does not count as the client's return
+// within its last connection's Will Delay Interval [MQTT-3.1.3-9]: the
+// delayed will is still published when its time comes.
+func TestAckRefusedConnectKeepsDelayedWill(t *testing.T) {
+	b, st := startFailing(t, broker.Options{})
+	watch, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "watch", CleanStart: true})
+	subscribeOK(t, watch, 1, packet.Subscription{Filter: "will/#", QoS: 1})
+
+	p := v5Connect("dw", false, 3600)
+	p.Will = &packet.Will{Topic: "will/dw", QoS: 1, Payload: []byte("late")}
+	p.Will.Properties.WillDelayInterval, p.Will.Properties.HasWillDelayInterval = 1, true
+	c, _ := mqtttest.Connect(t, b.Addr, packet.V5, p)
+	c.Close()
+	// The session's record holds the will and its time once the
+	// connection's end is handled.
+	testbroker.Eventually(t, 5*time.Second, func() error {
+		rec, err := st.Get(store.Sessions, "dw")
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(string(rec), `"will_at"`) {
+			return errNotYet
+		}
+		return nil
+	})
+
+	st.fail.Store(true)
+	c, ack := dialConnect(t, b.Addr, packet.V5, v5Connect("dw", false, 3600))
+	if ack.ReasonCode != packet.ServerUnavailable {
+		t.Fatalf("CONNACK %v, want ServerUnavailable", ack.ReasonCode)
+	}
+	c.ExpectClosed(2 * time.Second)
+	st.fail.Store(false)
+	expectPublish(t, watch, "late")
 }

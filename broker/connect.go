@@ -201,7 +201,7 @@ func (c *conn) accept(p *packet.Connect) error {
 	c.wmu.Lock()
 	c.holding = true
 	c.wmu.Unlock()
-	sess, present := c.srv.attach(c, c.info.ClientID, p.CleanStart, expiryInterval)
+	sess, present, cancelled := c.srv.attach(c, c.info.ClientID, p.CleanStart, expiryInterval)
 	c.sess = sess
 	c.attached.Store(true)
 	if c.will != nil {
@@ -213,7 +213,7 @@ func (c *conn) accept(p *packet.Connect) error {
 		// CONNACK tells the client that the broker keeps its session (and
 		// will): it waits until the store has the session's record.
 		if err := c.srv.persist.wait(); err != nil {
-			return c.refuseUnstored(present, err)
+			return c.refuseUnstored(present, cancelled, err)
 		}
 	}
 	keepAlive := p.KeepAlive
@@ -252,8 +252,10 @@ func (c *conn) accept(p *packet.Connect) error {
 // because the store could not write the session's record: the client gets
 // Server unavailable, and nothing of the connection stays with the session.
 // A session this CONNECT made is ended; one it resumed is let go as if its
-// client had gone, with the will of this connection dropped.
-func (c *conn) refuseUnstored(present bool, err error) error {
+// client had gone, without the will of this connection, and with the
+// delayed will of its last connection that the CONNECT cancelled, which
+// waits for its time again: the client did not come back.
+func (c *conn) refuseUnstored(present bool, cancelled delayedWill, err error) error {
 	c.logger().Error("session not stored; connection refused", "err", err)
 	sess := c.sess
 	if c.will != nil {
@@ -261,6 +263,9 @@ func (c *conn) refuseUnstored(present bool, err error) error {
 		c.will = nil
 	}
 	c.srv.detach(sess, c, !present)
+	if present && sess.restoreWill(cancelled) {
+		c.srv.expiry.add(sess.id, cancelled.at)
+	}
 	c.sess = nil
 	// What the session sent while CONNACK waited stays with the session,
 	// which sends it again to its next connection.

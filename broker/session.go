@@ -705,6 +705,22 @@ func (s *session) delayWill(w *Message, delay uint32) bool {
 	return true
 }
 
+// restoreWill gives the session back the delayed will w that a refused
+// CONNECT cancelled, if the session is still offline and has no other
+// will, and reports whether it did.
+func (s *session) restoreWill(w delayedWill) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w.will == nil || s.conn != nil || s.ending != nil || s.will != nil {
+		return false
+	}
+	s.will, s.willAt = w.will, w.at
+	if s.persistent {
+		s.srv.persist.putSessionLocked(s)
+	}
+	return true
+}
+
 // takeDueWillLocked returns the delayed will if it is due at now (or
 // whenever, with force) and forgets it.
 func (s *session) takeDueWillLocked(now time.Time, force bool) *Message {
