@@ -1240,8 +1240,15 @@ func TestConformanceDeferredSendNotRepeated(t *testing.T) {
 		}
 		return nil
 	})
-	sub, _ = mqtttest.Connect(t, b.Addr, packet.V5, v5Connect("deferred", false, 3600))
+	// The CONNACK of a persistent session waits for the store too.
+	sub = mqtttest.Dial(t, b.Addr, packet.V5)
+	c := v5Connect("deferred", false, 3600)
+	c.Version = packet.V5
+	sub.Send(c)
 	st.open()
+	if ack := sub.Expect(packet.TypeConnack).(*packet.Connack); ack.ReasonCode != packet.Success {
+		t.Fatalf("CONNACK %v", ack.ReasonCode)
+	}
 	seen := map[uint16]bool{}
 	for {
 		p, err := sub.Read(300 * time.Millisecond)

@@ -365,7 +365,7 @@ func (c *conn) finish(err error) {
 	// The session lets go before the socket closes, so that a client that
 	// sees the close finds its session offline (or gone) at once.
 	if c.sess != nil {
-		c.srv.detach(c.sess, c)
+		c.srv.detach(c.sess, c, false)
 	}
 	c.srv.unlist(c)
 	c.nc.Close()
@@ -447,6 +447,21 @@ func (c *conn) takeover() {
 		c.sendLast(&packet.Disconnect{ReasonCode: packet.SessionTakenOver}) // [MQTT-3.1.4-3]
 	}
 	c.stop("session taken over")
+}
+
+// abort ends the connection, from any goroutine, because the broker could
+// not keep what the client sent. Nothing is written after what is in the
+// output already, acknowledgements included, except that a 5.0 client
+// gets a DISCONNECT with code and why as its Reason String [MQTT-4.13.2-1].
+func (c *conn) abort(code packet.ReasonCode, why string) {
+	var last packet.Packet
+	if c.version == packet.V5 {
+		d := &packet.Disconnect{ReasonCode: code}
+		d.Properties.ReasonString = why // DISCONNECT may always carry one
+		last = d
+	}
+	c.sendLast(last)
+	c.stop(why)
 }
 
 // serverClose ends the connection because the server shuts down.

@@ -201,13 +201,20 @@ func (c *conn) accept(p *packet.Connect) error {
 	c.wmu.Lock()
 	c.holding = true
 	c.wmu.Unlock()
-	sess, present := c.srv.attach(c, c.info.ClientID, p.CleanStart, expiryInterval)
+	sess, present, cancelled := c.srv.attach(c, c.info.ClientID, p.CleanStart, expiryInterval)
 	c.sess = sess
 	c.attached.Store(true)
 	if c.will != nil {
 		// A persistent session's store record holds the will while the
 		// connection lasts, so that a broker crash does not lose it.
 		sess.setWill(c.will)
+	}
+	if expiryInterval > 0 {
+		// CONNACK tells the client that the broker keeps its session (and
+		// will): it waits until the store has the session's record.
+		if err := c.srv.persist.wait(); err != nil {
+			return c.refuseUnstored(present, cancelled, err)
+		}
 	}
 	keepAlive := p.KeepAlive
 	if m := c.srv.limits().MaxKeepAlive; m > 0 && p.Version == packet.V5 && (keepAlive == 0 || int(keepAlive) > m) {
@@ -239,6 +246,37 @@ func (c *conn) accept(p *packet.Connect) error {
 	c.srv.observe(event{kind: eventConnect, info: c.info})
 	sess.resume()
 	return nil
+}
+
+// refuseUnstored refuses the CONNECT, which attached the session already,
+// because the store could not write the session's record: the client gets
+// Server unavailable, and nothing of the connection stays with the session.
+// A session this CONNECT made is ended; one it resumed is let go as if its
+// client had gone, without the will of this connection, and with the
+// delayed will of its last connection that the CONNECT cancelled, which
+// waits for its time again: the client did not come back.
+func (c *conn) refuseUnstored(present bool, cancelled delayedWill, err error) error {
+	c.logger().Error("session not stored; connection refused", "err", err)
+	sess := c.sess
+	if c.will != nil {
+		sess.clearWill(c.will)
+		c.will = nil
+	}
+	c.srv.detach(sess, c, !present)
+	if present && sess.restoreWill(cancelled) {
+		c.srv.expiry.add(sess.id, cancelled.at)
+	}
+	c.sess = nil
+	// What the session sent while CONNACK waited stays with the session,
+	// which sends it again to its next connection.
+	c.wmu.Lock()
+	c.holding = false
+	c.held = nil
+	c.wmu.Unlock()
+	refused := c.refuse(packet.ServerUnavailable, "session state could not be stored")
+	// Nothing follows the refusal, not even a DISCONNECT of a shutdown.
+	c.sendLast(nil)
+	return refused
 }
 
 // claim takes the client id in the SessionRegistry, within ConnectTimeout.

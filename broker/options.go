@@ -55,9 +55,10 @@ type Options struct {
 
 	// MaxQueued is how many QoS 1 and 2 messages a session may hold waiting
 	// for its client (while offline, or while the inflight window is full).
-	// A message that finds the queue full is dropped, counted and logged.
-	// The default is 1000; a negative value means no queue: messages that
-	// cannot be sent at once are dropped.
+	// A message that finds the queue full is dropped for that session,
+	// counted and logged, and an MQTT 5.0 publisher gets Quota Exceeded
+	// (0x97) in its PUBACK or PUBREC. The default is 1000; a negative value
+	// means no queue: messages that cannot be sent at once are dropped.
 	MaxQueued int
 
 	// MaxConnections is how many client connections the server holds at once.
@@ -157,10 +158,11 @@ type Options struct {
 
 	// MaxStoreBytes bounds the disk space of the store, for stores that can
 	// tell it (store.Sizer). Once the store holds more, QoS 1 and 2
-	// PUBLISH packets are refused: MQTT 5.0 clients get Quota Exceeded
-	// (0x97), older clients an acknowledgement for a message that is
-	// dropped, counted and logged. They are accepted again, without a
-	// restart, once the store is below the limit: while over it, the
+	// PUBLISH packets are refused, counted and logged: MQTT 5.0 clients
+	// get Quota Exceeded (0x97); 3.1 and 3.1.1 clients, which cannot be
+	// told, get no acknowledgement and their connection is closed, so that
+	// they send the message again later. They are accepted again, without
+	// a restart, once the store is below the limit: while over it, the
 	// server checks the size every 100ms and compacts a store that keeps
 	// the space of deleted records until then (store.Compacter), so that
 	// the queues drained give their space back. Zero means no limit.

@@ -382,6 +382,16 @@ func (p *persister) whenDurable(fn func(error)) {
 	p.mu.Unlock()
 }
 
+// wait blocks until every write appended so far is durable, as
+// whenDurable defines it, and returns the error of the store write that
+// held the last of them, if it failed. The caller must hold no session
+// lock and no group.
+func (p *persister) wait() error {
+	done := make(chan error, 1)
+	p.whenDurable(func(err error) { done <- err })
+	return <-done
+}
+
 // deferLocked is whenDurable for callers that hold a session lock: when
 // there is something to wait for it registers fn and reports true;
 // otherwise it reports false and the caller acts at once.

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"time"
 	"unicode/utf8"
 
@@ -79,6 +80,9 @@ func (c *conn) handlePublish(h packet.FixedHeader, body []byte) error {
 		// The store is over its limit: a QoS 1 or 2 message could not be
 		// kept for the sessions that need it.
 		c.srv.drop(DropStoreFull, c.info.ClientID)
+		if c.version != packet.V5 {
+			return c.closeUnacknowledged(errStoreFull)
+		}
 		c.refusePublish(p, &packet.ReasonError{Code: packet.QuotaExceeded, Msg: "store full"})
 		return nil
 	}
@@ -108,17 +112,17 @@ func (c *conn) handlePublish(h packet.FixedHeader, body []byte) error {
 	case 1:
 		// [MQTT-4.3.2-2] PUBACK once the message is taken over.
 		c.srv.router.Publish(msg, func(err error) {
-			c.sendAck(packet.TypePuback, id, ackCode(err))
+			c.acknowledge(packet.TypePuback, id, err)
 		})
 	case 2:
 		if !c.sess.receiveQoS2(id) {
 			// A re-sent PUBLISH whose PUBREL has not come yet: answer PUBREC
-			// again, deliver nothing [MQTT-4.3.3-9].
-			c.srv.persist.whenDurable(func(error) { c.sendAck(packet.TypePubrec, id, packet.Success) })
+			// again, deliver nothing [MQTT-4.3.3-10].
+			c.srv.persist.whenDurable(func(err error) { c.acknowledge(packet.TypePubrec, id, err) })
 			return nil
 		}
 		c.srv.router.Publish(msg, func(err error) {
-			c.sendAck(packet.TypePubrec, id, ackCode(err))
+			c.acknowledge(packet.TypePubrec, id, err)
 		})
 	}
 	c.srv.observe(event{kind: eventPublish, msg: msg, info: c.info})
@@ -150,13 +154,82 @@ func (c *conn) resolveAlias(p *packet.Publish) error {
 	return nil
 }
 
-// ackCode is the reason code acknowledging a message whose routing ended
-// with err.
-func ackCode(err error) packet.ReasonCode {
-	if err == nil {
-		return packet.Success
+// acknowledge answers the QoS 1 or 2 PUBLISH id with kind (PUBACK or
+// PUBREC) once its routing has ended with err (see Router.Publish).
+//
+// When the store could not write the message, a 5.0 publisher is told so
+// with Implementation specific error. 3.1 and 3.1.1 have no negative
+// acknowledgement, and acknowledging would say that the broker owns a
+// message it may lose (3.1.1's [MQTT-4.3.2-2] [MQTT-4.3.3-2]): the
+// connection is closed instead, with no acknowledgement, and the client
+// sends the message again when it reconnects [MQTT-4.4.0-1].
+//
+// When a subscriber's full queue refused the message (ErrQueueFull), a 5.0
+// publisher gets Quota exceeded: the other subscribers have the message,
+// but the publisher learns that not all do. A 3.1 or 3.1.1 publisher gets
+// its PUBACK all the same. The only other answer it could be given is a
+// closed connection, and the message would come back to the same full
+// queue: one subscriber that does not keep up would disconnect every
+// publisher of its topics over and over, stopping the whole fleet for the
+// sake of one queue. The drop is counted and logged as queue_full for that
+// subscriber, where the fault lies.
+func (c *conn) acknowledge(kind packet.Type, id uint16, err error) {
+	switch {
+	case err == nil:
+		c.sendAck(kind, id, packet.Success)
+	case errors.Is(err, ErrQueueFull):
+		if c.version != packet.V5 {
+			c.sendAck(kind, id, packet.Success)
+			return
+		}
+		if kind == packet.TypePubrec {
+			// A PUBREC of 0x80 or more ends the QoS 2 exchange: the
+			// packet id stands for a new message again [MQTT-4.3.3-9].
+			c.sess.release(id)
+		}
+		c.sendAckWhy(kind, id, packet.QuotaExceeded, "a subscriber's queue is full")
+	default:
+		c.srv.drop(DropStoreError, c.info.ClientID)
+		if kind == packet.TypePubrec {
+			// The QoS 2 exchange ends without a PUBREC of success: the
+			// packet id stands for a new message again [MQTT-4.3.3-9]. A
+			// 3.1.1 client sends the message again under it; subscribers
+			// that got the message already may get it twice, rather than
+			// the broker answer for a message the store does not hold.
+			c.sess.release(id)
+		}
+		if c.version == packet.V5 {
+			c.sendAckWhy(kind, id, packet.ImplementationSpecificError, "store write failed")
+			return
+		}
+		// The drop's count and log, the store's own error and the
+		// connection's end (with this reason) tell the operator: no line
+		// per message.
+		c.abort(packet.ImplementationSpecificError, "store write failed: message not acknowledged")
 	}
-	return packet.ImplementationSpecificError
+}
+
+// closeUnacknowledged ends the connection of a 3.1 or 3.1.1 client instead
+// of acknowledging a QoS 1 or 2 PUBLISH that the broker cannot keep (see
+// acknowledge): it returns why, which serve ends the connection with. The
+// acknowledgements of the messages before it go out first: it waits for
+// them, whatever their store writes came to (a failure closes the
+// connection by itself).
+func (c *conn) closeUnacknowledged(why error) error {
+	_ = c.srv.persist.wait()
+	return why
+}
+
+// sendAckWhy is sendAck with a Reason String, unless the 5.0 client asked
+// for none [MQTT-3.1.2-29].
+func (c *conn) sendAckWhy(kind packet.Type, id uint16, code packet.ReasonCode, why string) {
+	if c.noProblemInfo {
+		c.sendAck(kind, id, code)
+		return
+	}
+	a := &packet.Ack{Kind: kind, PacketID: id, ReasonCode: code}
+	a.Properties.ReasonString = why
+	c.send(a)
 }
 
 // handleAck handles PUBACK, PUBREC, PUBREL and PUBCOMP from the client.
@@ -185,13 +258,24 @@ func (c *conn) handleAck(h packet.FixedHeader, body []byte) error {
 		c.srv.persist.whenDurable(func(error) { c.sendAck(packet.TypePubrel, id, code) })
 	case packet.TypePubrel:
 		code := packet.Success
-		if !c.sess.release(a.PacketID) {
+		known, stored := c.sess.release(a.PacketID)
+		if !known {
 			code = packet.PacketIdentifierNotFound
 		}
 		// [MQTT-4.3.3-11] Answer PUBREL with PUBCOMP, known id or not,
-		// once the store has forgotten the id.
+		// once the store has forgotten the id. If it could not, the id
+		// stays received and there is no PUBCOMP: the connection closes
+		// (5.0 says why), and the client sends PUBREL again when it
+		// reconnects [MQTT-4.4.0-1].
 		id := a.PacketID
-		c.srv.persist.whenDurable(func(error) { c.sendAck(packet.TypePubcomp, id, code) })
+		c.srv.persist.whenDurable(func(err error) {
+			if err != nil && stored {
+				c.sess.unrelease(id)
+				c.abort(packet.ImplementationSpecificError, "store write failed: PUBREL not completed")
+				return
+			}
+			c.sendAck(packet.TypePubcomp, id, code)
+		})
 	case packet.TypePubcomp:
 		c.sess.pubcomp(a.PacketID)
 	}
@@ -200,7 +284,9 @@ func (c *conn) handleAck(h packet.FixedHeader, body []byte) error {
 
 // refusePublish answers a PUBLISH the broker will not route: a 5.0 client
 // learns why from the acknowledgement's reason code and Reason String; a
-// 3.1.1 client, which cannot be told, gets a plain acknowledgement. A QoS 0
+// 3.1.1 client, which cannot be told, gets a plain acknowledgement, as
+// [MQTT-3.3.5-2] allows for a message it may not publish. (A message the
+// store cannot take is not acknowledged to it: see acknowledge.) A QoS 0
 // message has no answer.
 func (c *conn) refusePublish(p *packet.Publish, re *packet.ReasonError) {
 	kind := packet.TypePuback

@@ -22,6 +22,8 @@ type Router interface {
 	// is set, updates the retained messages. It calls done, if not nil, once
 	// msg is in every subscriber's session (and stored, where the store is
 	// durable); a PUBACK or PUBREC waits for done, not for Publish to return.
+	// done gets the error of the store write that failed, if one did, or
+	// else ErrQueueFull when a session's full queue refused msg.
 	// A message whose ID is zero gets one.
 	Publish(msg *Message, done func(error))
 	// Retained calls fn for each retained message matching filter until fn
@@ -39,9 +41,13 @@ const (
 	Accepted Outcome = iota
 	// Queued means the message waits in the session's queue.
 	Queued
-	// Refused means the session did not take the message: it is unknown, its
-	// queue is full, or (for a shared subscription) it cannot send now.
+	// Refused means the session did not take the message: it is unknown,
+	// or (for a shared subscription) it cannot send now.
 	Refused
+	// QueueFull means the session did not take the QoS 1 or 2 message
+	// because its queue held MaxQueued messages already: the message is
+	// lost to it, unless another member of a shared subscription takes it.
+	QueueFull
 )
 
 // Delivery says how one session receives one message: the subscription
@@ -75,6 +81,8 @@ type localRouter struct {
 	retained *topic.Retained[*Message]
 	deliver  Deliverer
 	persist  *persister
+	// drop counts a drop (Server.drop).
+	drop     func(DropReason, string)
 	sys      *topic.Retained[*Message]
 	seq      *msgSeq
 	strategy SharedStrategy
@@ -89,7 +97,8 @@ type matchScratch struct {
 }
 
 func newLocalRouter(s *Server, p *persister) *localRouter {
-	r := &localRouter{index: s.index, retained: s.retained, deliver: s, persist: p, sys: s.sys, seq: &s.seq, strategy: s.opts.SharedStrategy}
+	r := &localRouter{index: s.index, retained: s.retained, deliver: s, persist: p, drop: s.drop, sys: s.sys, seq: &s.seq,
+		strategy: s.opts.SharedStrategy}
 	r.scratch.New = func() any { return new(matchScratch) }
 	return r
 }
@@ -119,21 +128,37 @@ func (r *localRouter) Publish(msg *Message, done func(error)) {
 	s := r.scratch.Get().(*matchScratch)
 	r.index.Match(msg.Topic, &s.res)
 	s.dels = s.res.Deliveries(msg.Publisher, s.dels[:0])
+	full := false
 	for i := range s.dels {
 		d := &s.dels[i]
-		r.deliver.Deliver(d.ClientID, msg, Delivery{QoS: d.QoS, RetainAsPublished: d.RetainAsPublished, Identifiers: d.Identifiers})
+		if r.deliver.Deliver(d.ClientID, msg, Delivery{QoS: d.QoS, RetainAsPublished: d.RetainAsPublished, Identifiers: d.Identifiers}) == QueueFull {
+			full = true
+		}
 	}
 	for _, g := range s.res.Groups {
-		r.deliverShared(g, msg)
+		if r.deliverShared(g, msg) == QueueFull {
+			full = true
+		}
 	}
 	clear(s.dels)
 	s.res.Reset()
 	r.scratch.Put(s)
-	if done != nil {
-		// The message is taken over once what it changed in the store is
-		// durable (as the Durability option defines it).
-		r.persist.whenDurable(done)
+	if done == nil {
+		return
 	}
+	// The message is taken over once what it changed in the store is
+	// durable (as the Durability option defines it). Only a message that a
+	// full queue refused pays for a closure that says so.
+	if !full {
+		r.persist.whenDurable(done)
+		return
+	}
+	r.persist.whenDurable(func(err error) {
+		if err == nil {
+			err = ErrQueueFull
+		}
+		done(err)
+	})
 }
 
 // retain updates the retained message of msg's topic in the index and the
@@ -175,11 +200,13 @@ func ParseSharedStrategy(s string) (SharedStrategy, error) {
 
 // deliverShared gives msg to one member of g: the next member in round-robin
 // order that can send it now, or, if none can, the first that can queue it.
-func (r *localRouter) deliverShared(g *topic.Group, msg *Message) {
+// It reports QueueFull, and counts the drop, when no member took msg and
+// one refused it for its full queue; Refused when none took it otherwise.
+func (r *localRouter) deliverShared(g *topic.Group, msg *Message) Outcome {
 	members := g.Members()
 	n := uint64(len(members))
 	if n == 0 {
-		return
+		return Refused
 	}
 	var start uint64
 	if r.strategy == SharedRandom {
@@ -189,16 +216,24 @@ func (r *localRouter) deliverShared(g *topic.Group, msg *Message) {
 	}
 	for i := range n {
 		m := members[(start+i)%n]
-		if r.deliver.Deliver(m.ClientID, msg, sharedDelivery(m, true, g)) != Refused {
-			return
+		if o := r.deliver.Deliver(m.ClientID, msg, sharedDelivery(m, true, g)); o == Accepted || o == Queued {
+			return o
 		}
 	}
+	outcome, fullMember := Refused, ""
 	for i := range n {
 		m := members[(start+i)%n]
-		if r.deliver.Deliver(m.ClientID, msg, sharedDelivery(m, false, g)) != Refused {
-			return
+		switch o := r.deliver.Deliver(m.ClientID, msg, sharedDelivery(m, false, g)); o {
+		case Accepted, Queued:
+			return o
+		case QueueFull:
+			outcome, fullMember = QueueFull, m.ClientID
 		}
 	}
+	if outcome == QueueFull {
+		r.drop(DropQueueFull, fullMember)
+	}
+	return outcome
 }
 
 func sharedDelivery(m *topic.Subscription, shared bool, g *topic.Group) Delivery {

@@ -301,9 +301,10 @@ func (s *Server) Deliver(clientID string, msg *Message, d Delivery) Outcome {
 // attach makes c the connection of the session clientID, taking the session
 // over from any connection that holds it. With cleanStart the old session
 // is discarded first, and so it is, when an Authorizer is set, if another
-// user name made it (see session.username). It reports the session and
-// whether it existed before.
-func (s *Server) attach(c *conn, clientID string, cleanStart bool, expiryInterval uint32) (*session, bool) {
+// user name made it (see session.username). It reports the session,
+// whether it existed before, and the delayed will of the session's last
+// connection that the client's return cancelled, if any.
+func (s *Server) attach(c *conn, clientID string, cleanStart bool, expiryInterval uint32) (*session, bool, delayedWill) {
 	persistent := expiryInterval > 0
 	for {
 		s.mu.Lock()
@@ -319,7 +320,7 @@ func (s *Server) attach(c *conn, clientID string, cleanStart bool, expiryInterva
 			}
 			s.sessions[clientID] = sess
 			s.mu.Unlock()
-			return sess, false
+			return sess, false, delayedWill{}
 		}
 		old.mu.Lock()
 		oc, ending := old.conn, old.ending
@@ -358,9 +359,11 @@ func (s *Server) attach(c *conn, clientID string, cleanStart bool, expiryInterva
 			old.username, old.anyUser = c.info.Username, false
 			old.expiry = expiryInterval
 			old.expiresAt = time.Time{}
+			var cancelled delayedWill
 			if !old.willAt.IsZero() {
 				// Back before the will's delay passed: no will
 				// [MQTT-3.1.3-9].
+				cancelled = delayedWill{old.will, old.willAt}
 				old.will, old.willAt = nil, time.Time{}
 			}
 			old.setPersistentLocked(persistent)
@@ -369,15 +372,22 @@ func (s *Server) attach(c *conn, clientID string, cleanStart bool, expiryInterva
 			}
 			old.mu.Unlock()
 			s.mu.Unlock()
-			return old, true
+			return old, true, cancelled
 		}
 	}
 }
 
+// delayedWill is a will waiting for its Will Delay Interval, due at at.
+type delayedWill struct {
+	will *Message
+	at   time.Time
+}
+
 // detach lets go of sess after its connection c has ended. A session that
-// does not persist is ended: it is marked as ending in the same step, so a
-// connection attaching meanwhile waits for it to be gone, then discarded.
-func (s *Server) detach(sess *session, c *conn) {
+// does not persist, or any with discard, is ended: it is marked as ending
+// in the same step, so a connection attaching meanwhile waits for it to be
+// gone, then discarded.
+func (s *Server) detach(sess *session, c *conn, discard bool) {
 	s.mu.Lock()
 	sess.mu.Lock()
 	if sess.conn != c {
@@ -387,7 +397,7 @@ func (s *Server) detach(sess *session, c *conn) {
 	}
 	sess.conn = nil
 	sess.spillAllLocked()
-	end := !sess.persistent && sess.ending == nil
+	end := (discard || !sess.persistent) && sess.ending == nil
 	if end {
 		sess.ending = make(chan struct{})
 	}

@@ -148,14 +148,16 @@ func (s *session) deliver(msg *Message, d Delivery) Outcome {
 	}
 	qos := min(msg.QoS, d.QoS) // [MQTT-3.8.4-8] downgrade to the granted QoS
 	retain := d.Retained || (d.RetainAsPublished && msg.Retain)
-	outcome, dropped := s.deliverLocked(msg, d, qos, retain)
-	if dropped {
+	outcome := s.deliverLocked(msg, d, qos, retain)
+	if outcome == QueueFull && d.Group == nil {
+		// A shared subscription's message is counted by the router, and
+		// only when no member of the group takes it.
 		s.srv.drop(DropQueueFull, s.id)
 	}
 	return outcome
 }
 
-func (s *session) deliverLocked(msg *Message, d Delivery, qos byte, retain bool) (Outcome, bool) {
+func (s *session) deliverLocked(msg *Message, d Delivery, qos byte, retain bool) Outcome {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.watch != nil {
@@ -166,24 +168,24 @@ func (s *session) deliverLocked(msg *Message, d Delivery, qos byte, retain bool)
 			// newer than this retained one, which is not sent. Checked
 			// under the same lock as the sending, so that no live
 			// message slips in between.
-			return Refused, false
+			return Refused
 		}
 	}
 	c := s.conn
 	if qos == 0 {
 		// QoS 0 messages are not queued for offline clients.
 		if c == nil {
-			return Refused, false
+			return Refused
 		}
 		c.sendPublish(msg, 0, retain, 0, false, d.Identifiers, routedStamp(msg, d))
-		return Accepted, false
+		return Accepted
 	}
 	windowFree := c != nil && len(s.inflight) < c.window && s.queueLenLocked() == 0
 	if d.Shared && !windowFree {
-		return Refused, false
+		return Refused
 	}
 	if !windowFree && s.queueLenLocked() >= s.srv.limits().MaxQueued {
-		return Refused, true
+		return QueueFull
 	}
 	s.nextSeq++
 	ob := &outbound{msg: msg, qos: qos, retain: retain, ids: d.Identifiers, seq: s.nextSeq, msgID: msg.ID,
@@ -193,7 +195,7 @@ func (s *session) deliverLocked(msg *Message, d Delivery, qos byte, retain bool)
 	}
 	if windowFree {
 		s.sendLocked(ob)
-		return Accepted, false
+		return Accepted
 	}
 	if s.spillLocked(c) {
 		s.srv.persist.putEntryLocked(s, ob)
@@ -201,7 +203,7 @@ func (s *session) deliverLocked(msg *Message, d Delivery, qos byte, retain bool)
 			s.spillFrom = ob.seq
 		}
 		s.spilled++
-		return Queued, false
+		return Queued
 	}
 	s.queue = append(s.queue, ob)
 	if s.persistent {
@@ -216,7 +218,7 @@ func (s *session) deliverLocked(msg *Message, d Delivery, qos byte, retain bool)
 			ob.msg = nil
 		}
 	}
-	return Queued, false
+	return Queued
 }
 
 // queueLenLocked returns the number of queued messages, in memory or not.
@@ -529,34 +531,71 @@ func (s *session) receiveQoS2(id uint16) bool {
 	return true
 }
 
-// release forgets an incoming QoS 2 packet id on PUBREL and reports whether
-// it was known.
-func (s *session) release(id uint16) bool {
+// release forgets an incoming QoS 2 packet id, on PUBREL or because its
+// PUBLISH could not be stored. It reports whether the id was known, and
+// whether its removal was written to the store (stored).
+func (s *session) release(id uint16) (known, stored bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, ok := s.qos2In[id]
+	_, known = s.qos2In[id]
 	delete(s.qos2In, id)
-	if ok && s.persistent {
+	if known && s.persistent {
 		s.srv.persist.deleteIncomingLocked(s, id)
+		stored = true
 	}
-	return ok
+	return known, stored
 }
 
-// subscribe records sub and reports whether the client already had a
-// subscription to the same filter. A new filter over limit subscriptions
-// (limit > 0) is not recorded, and ok is false.
-func (s *session) subscribe(sub topic.Subscription, limit int) (existed, ok bool) {
+// unrelease takes back the release of id, whose removal the store could
+// not write: the id stays received until the client's PUBREL comes again.
+func (s *session) unrelease(id uint16) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, existed = s.subs.get(sub.Filter)
+	if _, ok := s.qos2In[id]; ok {
+		return
+	}
+	s.qos2In[id] = struct{}{}
+	if s.persistent {
+		s.srv.persist.putIncomingLocked(s, id)
+	}
+}
+
+// subscribe records sub. It reports the subscription to the same filter
+// that sub replaces, if the client had one (existed), and whether the
+// session's record was written to the store (stored). A new filter over
+// limit subscriptions (limit > 0) is not recorded, and ok is false.
+func (s *session) subscribe(sub topic.Subscription, limit int) (prev topic.Subscription, existed, stored, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	prev, existed = s.subs.get(sub.Filter)
 	if !existed && limit > 0 && s.subs.len() >= limit {
-		return false, false
+		return prev, false, false, false
 	}
 	s.subs.put(sub)
 	if s.persistent {
 		s.srv.persist.putSessionLocked(s)
 	}
-	return existed, true
+	return prev, existed, s.persistent, true
+}
+
+// undoSubscribe takes sub back after the store could not write it: the
+// session has prev again if existed, else no subscription to the filter.
+// It does nothing if the filter's subscription has changed since. The
+// record is written again, since a later write may have stored sub.
+func (s *session) undoSubscribe(sub, prev topic.Subscription, existed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur, ok := s.subs.get(sub.Filter); !ok || cur != sub || s.ending != nil {
+		return
+	}
+	if existed {
+		s.subs.put(prev)
+	} else {
+		s.subs.remove(sub.Filter)
+	}
+	if s.persistent {
+		s.srv.persist.putSessionLocked(s)
+	}
 }
 
 // beginWatch starts collecting the topics of live messages; endWatch stops.
@@ -588,16 +627,37 @@ func (s *session) holdsFilter(filter string) bool {
 	return ok
 }
 
-// unsubscribe forgets the subscription to filter and reports whether it
-// existed.
-func (s *session) unsubscribe(filter string) bool {
+// unsubscribe forgets the subscription to filter. It reports the
+// subscription, whether it existed (ok), and whether the session's record
+// was written to the store (stored).
+func (s *session) unsubscribe(filter string) (prev topic.Subscription, ok, stored bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ok := s.subs.remove(filter)
-	if ok && s.persistent {
+	prev, ok = s.subs.get(filter)
+	if !ok {
+		return prev, false, false
+	}
+	s.subs.remove(filter)
+	if s.persistent {
 		s.srv.persist.putSessionLocked(s)
 	}
-	return ok
+	return prev, true, s.persistent
+}
+
+// undoUnsubscribe gives the session prev back after the store could not
+// write its removal, unless the client has subscribed to the filter again
+// since. The record is written again, since a later write may have stored
+// the removal.
+func (s *session) undoUnsubscribe(prev topic.Subscription) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.subs.get(prev.Filter); ok || s.ending != nil {
+		return
+	}
+	s.subs.put(prev)
+	if s.persistent {
+		s.srv.persist.putSessionLocked(s)
+	}
 }
 
 // setWill records the will of the connection that now holds the session.
@@ -642,6 +702,22 @@ func (s *session) delayWill(w *Message, delay uint32) bool {
 	at := s.willAt
 	s.mu.Unlock()
 	s.srv.expiry.add(s.id, at)
+	return true
+}
+
+// restoreWill gives the session back the delayed will w that a refused
+// CONNECT cancelled, if the session is still offline and has no other
+// will, and reports whether it did.
+func (s *session) restoreWill(w delayedWill) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w.will == nil || s.conn != nil || s.ending != nil || s.will != nil {
+		return false
+	}
+	s.will, s.willAt = w.will, w.at
+	if s.persistent {
+		s.srv.persist.putSessionLocked(s)
+	}
 	return true
 }
 

@@ -58,6 +58,11 @@ const (
 	// DropStoreLost is a queued message dropped because the store no
 	// longer held its entry or body, or held one it could not decode.
 	DropStoreLost
+	// DropStoreError is a QoS 1 or 2 PUBLISH not acknowledged as received
+	// because the store write that held it failed: a 5.0 publisher is
+	// told so in its PUBACK or PUBREC, a 3.1 or 3.1.1 publisher, which
+	// cannot be, loses its connection and sends the message again.
+	DropStoreError
 	numDropReasons
 )
 
@@ -77,6 +82,7 @@ var dropReasonNames = [numDropReasons]string{
 	DropSubscriptionLimit: "subscription_limit",
 	DropPropertyLimit:     "property_limit",
 	DropStoreLost:         "store_lost",
+	DropStoreError:        "store_error",
 }
 
 // String returns the reason's stable snake_case name, as used in logs and

@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"slices"
+
 	"github.com/midgemq/midge/packet"
 	"github.com/midgemq/midge/topic"
 )
@@ -24,11 +26,16 @@ func (c *conn) handleSubscribe(h packet.FixedHeader, body []byte) error {
 	type retainedFor struct {
 		filter string
 		sub    topic.Subscription
+		stored bool // the subscription's record was written
 	}
 	var sendRetained []retainedFor
 	type addedSub struct {
 		i   int
 		sub topic.Subscription
+		// prev is the subscription sub replaced, if existed; stored is
+		// set when the session's record was written with sub.
+		prev            topic.Subscription
+		existed, stored bool
 	}
 	var added []addedSub
 	for i, req := range p.Subscriptions {
@@ -63,19 +70,19 @@ func (c *conn) handleSubscribe(h packet.FixedHeader, body []byte) error {
 			RetainHandling:    req.RetainHandling,
 			Identifier:        id,
 		}
-		existed, ok := c.sess.subscribe(sub, c.srv.opts.MaxSubscriptions)
+		prev, existed, stored, ok := c.sess.subscribe(sub, c.srv.opts.MaxSubscriptions)
 		if !ok {
 			c.srv.drop(DropSubscriptionLimit, c.info.ClientID)
 			ack.ReasonCodes[i] = packet.QuotaExceeded
 			continue
 		}
-		added = append(added, addedSub{i, sub})
+		added = append(added, addedSub{i: i, sub: sub, prev: prev, existed: existed, stored: stored})
 		ack.ReasonCodes[i] = packet.ReasonCode(sub.QoS) // GrantedQoS0..2
 		// Retained messages go to a new subscription, not through a shared
 		// one [MQTT-3.3.1-6]; a 5.0 client may ask for them only on a new
 		// subscription or never (Retain Handling 1 or 2).
 		if !shared && (req.RetainHandling == 0 || (req.RetainHandling == 1 && !existed)) {
-			sendRetained = append(sendRetained, retainedFor{filter: filter, sub: sub})
+			sendRetained = append(sendRetained, retainedFor{filter: filter, sub: sub, stored: stored})
 		}
 		if logDebug(c.srv.log) {
 			c.logger().Debug("subscribed", "filter", req.Filter, "qos", sub.QoS)
@@ -85,7 +92,24 @@ func (c *conn) handleSubscribe(h packet.FixedHeader, body []byte) error {
 	// a broker crash after SUBACK cannot lose them, the subscriptions go
 	// into the router, SUBACK goes out, and the retained messages follow:
 	// in this order, so that none is sent twice or after a newer one.
-	c.srv.persist.whenDurable(func(error) {
+	c.srv.persist.whenDurable(func(err error) {
+		if err != nil {
+			// The store does not hold the subscriptions: each is taken
+			// back, answered with a failure code (0x80 Failure in 3.1.1)
+			// and gets no retained messages.
+			failed := false
+			for _, a := range added {
+				if a.stored {
+					c.sess.undoSubscribe(a.sub, a.prev, a.existed)
+					ack.ReasonCodes[a.i] = packet.ImplementationSpecificError
+					failed = true
+				}
+			}
+			if failed {
+				c.logger().Warn("subscriptions not stored; refused", "err", err)
+				sendRetained = slices.DeleteFunc(sendRetained, func(r retainedFor) bool { return r.stored })
+			}
+		}
 		// A message published while this runs may reach the session live
 		// and be the retained message of its topic too: the watch keeps
 		// it from being sent twice, or its older retained value after it.
@@ -95,8 +119,8 @@ func (c *conn) handleSubscribe(h packet.FixedHeader, body []byte) error {
 			defer c.sess.endWatch()
 		}
 		for _, a := range added {
-			if !c.sess.holds(a.sub) {
-				continue // unsubscribed, replaced or ended meanwhile
+			if ack.ReasonCodes[a.i].IsError() || !c.sess.holds(a.sub) {
+				continue // not stored; or unsubscribed, replaced or ended meanwhile
 			}
 			if err := c.srv.router.Subscribe(a.sub); err != nil {
 				c.logger().Error("subscribe failed", "filter", a.sub.Filter, "err", err)
@@ -127,19 +151,42 @@ func (c *conn) handleUnsubscribe(h packet.FixedHeader, body []byte) error {
 		return err
 	}
 	ack := packet.Unsuback{PacketID: p.PacketID, ReasonCodes: make([]packet.ReasonCode, len(p.Filters))}
+	type removedSub struct {
+		i   int
+		sub topic.Subscription
+	}
+	var removed []removedSub // those whose removal the store was to write
 	for i, f := range p.Filters {
 		if err := topic.ValidateFilter(f); err != nil {
 			ack.ReasonCodes[i] = packet.TopicFilterInvalid
 			continue
 		}
-		if !c.sess.unsubscribe(f) {
+		prev, ok, stored := c.sess.unsubscribe(f)
+		if !ok {
 			ack.ReasonCodes[i] = packet.NoSubscriptionExisted
+		} else if stored {
+			removed = append(removed, removedSub{i, prev})
 		}
 	}
 	// The router lets go in turn with the SUBSCRIBE packets before it,
 	// whose subscriptions reach it once durable.
 	filters := p.Filters
-	c.srv.persist.whenDurable(func(error) {
+	c.srv.persist.whenDurable(func(err error) {
+		if err != nil && len(removed) > 0 {
+			// The store still holds the subscriptions: so does the
+			// session. A 5.0 client is told in UNSUBACK; a 3.1.1 client,
+			// whose UNSUBACK has no reason codes, loses its connection
+			// without one.
+			for _, r := range removed {
+				c.sess.undoUnsubscribe(r.sub)
+				ack.ReasonCodes[r.i] = packet.ImplementationSpecificError
+			}
+			c.logger().Warn("unsubscribe not stored; subscriptions kept", "err", err)
+			if c.version != packet.V5 {
+				c.abort(packet.ImplementationSpecificError, "store write failed: UNSUBSCRIBE not done")
+				return
+			}
+		}
 		for i, f := range filters {
 			if ack.ReasonCodes[i] != packet.Success || c.sess.holdsFilter(f) {
 				continue // nothing to remove, or subscribed again meanwhile

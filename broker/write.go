@@ -59,14 +59,15 @@ func (c *conn) appendFittingLocked(p packet.Packet) bool {
 
 // sendLast appends p, a server DISCONNECT, as the last packet of the
 // connection: nothing is written after it [MQTT-3.14.4-1]. Messages
-// meant for the connection meanwhile stay with its session.
+// meant for the connection meanwhile stay with its session. With p nil,
+// nothing more is written at all.
 func (c *conn) sendLast(p packet.Packet) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.closed {
 		return
 	}
-	if !c.holding {
+	if !c.holding && p != nil {
 		c.appendFittingLocked(p)
 	}
 	// While holding, the session is attached but the CONNACK is not out:
