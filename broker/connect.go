@@ -205,9 +205,9 @@ func (c *conn) accept(p *packet.Connect) error {
 	c.sess = sess
 	c.attached.Store(true)
 	if c.will != nil {
-		// A persistent session's store record holds the will while the
-		// connection lasts, so that a broker crash does not lose it.
-		sess.setWill(c.will)
+		// The store holds the will while the connection lasts, so that a
+		// broker crash does not lose it (see will.go).
+		sess.setWill(c.will, c.willDelay)
 	}
 	keepAlive := p.KeepAlive
 	if m := c.srv.limits().MaxKeepAlive; m > 0 && p.Version == packet.V5 && (keepAlive == 0 || int(keepAlive) > m) {
