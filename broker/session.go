@@ -657,8 +657,10 @@ func (s *session) setPersistentLocked(persistent bool) {
 		if s.will != nil {
 			// The will moves to a record of its own, written before the
 			// session's record goes: a crash in between would publish it
-			// twice rather than never.
+			// twice rather than never. The store had the will before this
+			// write, so its removal is never a mere take-back (willOp 0).
 			s.putWillRecordLocked()
+			s.willOp = 0
 		}
 		s.srv.persist.deleteSessionLocked(s, s.outboundLocked())
 		s.persistent = false

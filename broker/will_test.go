@@ -406,10 +406,14 @@ func TestCleanSessionWillAfterCrash(t *testing.T) {
 // the client sees the close does not bring it back [MQTT-3.14.4-3]. A
 // long commit interval keeps the discard waiting for its commit.
 func TestWillDiscardedBeforeCrash(t *testing.T) {
+	endSession := &packet.Disconnect{}
+	endSession.Properties.SessionExpiryInterval, endSession.Properties.HasSessionExpiryInterval = 0, true
 	tests := []struct {
 		name    string
 		version packet.Version
 		connect *packet.Connect
+		// disconnect is the DISCONNECT the client sends; nil for a plain one.
+		disconnect *packet.Disconnect
 	}{
 		{name: "3.1.1 persistent", version: packet.V311, connect: &packet.Connect{ClientID: "dev",
 			Will: &packet.Will{Topic: "will/dev", Payload: []byte("gone"), QoS: 1}}},
@@ -417,6 +421,10 @@ func TestWillDiscardedBeforeCrash(t *testing.T) {
 			Will: &packet.Will{Topic: "will/dev", Payload: []byte("gone"), QoS: 1}}},
 		{name: "5.0 persistent delayed", version: packet.V5, connect: v5WillConnect("dev", 3600, 1)},
 		{name: "5.0 ends with connection", version: packet.V5, connect: v5WillConnect("dev", 0, 0)},
+		// The session ends with this connection after all: the will moves
+		// from the session's record to one of its own, then goes.
+		{name: "5.0 expiry ended by DISCONNECT", version: packet.V5, connect: v5WillConnect("dev", 3600, 0),
+			disconnect: endSession},
 	}
 	for _, ts := range testStores() {
 		for _, tc := range tests {
@@ -434,7 +442,11 @@ func TestWillDiscardedBeforeCrash(t *testing.T) {
 					}
 					return errors.New("will not stored yet")
 				})
-				c.Send(&packet.Disconnect{})
+				d := tc.disconnect
+				if d == nil {
+					d = &packet.Disconnect{}
+				}
+				c.Send(d)
 				c.ExpectClosed(5 * time.Second)
 				crash(t, cs, b1)
 
