@@ -202,7 +202,9 @@ func collectWills(t *testing.T, w *mqtttest.Conn, want []string, d time.Duration
 // Interval has passed from the restart, or when its session ends if that
 // comes first; a will whose delay was running is published when it was
 // due, at once if that passed while the broker was down
-// [MQTT-3.1.2-8] [MQTT-3.1.3-9]. Each is published once.
+// [MQTT-3.1.2-8]; one whose client comes back within the delay is never
+// sent [MQTT-3.1.3-9]. Each is published once, and leaves the store
+// [MQTT-3.1.2-10].
 func TestWillTimingAfterCrash(t *testing.T) {
 	for _, ts := range testStores() {
 		t.Run(ts.name, func(t *testing.T) {
@@ -217,13 +219,14 @@ func TestWillTimingAfterCrash(t *testing.T) {
 			// will's delay.
 			mqtttest.Connect(t, b1.Addr, packet.V5, v5WillConnect("open", 3600, 2))
 			mqtttest.Connect(t, b1.Addr, packet.V5, v5WillConnect("brief", 1, 600))
+			mqtttest.Connect(t, b1.Addr, packet.V5, v5WillConnect("returning", 3600, 2))
 			// Gone before the crash, without DISCONNECT: their delays run.
 			c, _ := mqtttest.Connect(t, b1.Addr, packet.V5, v5WillConnect("overdue", 3600, 2))
 			c.Close()
 			c, _ = mqtttest.Connect(t, b1.Addr, packet.V5, v5WillConnect("pending", 3600, 6))
 			c.Close()
 
-			ids := []string{"open", "brief", "overdue", "pending"}
+			ids := []string{"open", "brief", "returning", "overdue", "pending"}
 			recs := make(map[string]broker.SessionState)
 			testbroker.Eventually(t, 5*time.Second, func() error {
 				for _, id := range ids {
@@ -270,6 +273,9 @@ func TestWillTimingAfterCrash(t *testing.T) {
 			if rec, err := sessionRecord(st, "pending"); err != nil || rec.WillAt != recs["pending"].WillAt {
 				t.Fatalf("pending will at %d (%v), want %d as before the crash", rec.WillAt, err, recs["pending"].WillAt)
 			}
+
+			// Back within the delay: its will is never sent [MQTT-3.1.3-9].
+			mqtttest.Connect(t, b2.Addr, packet.V5, v5Connect("returning", false, 3600))
 
 			w = willWatcher(t, b2.Addr, false)
 			order, at := collectWills(t, w, []string{"will/open", "will/brief", "will/overdue", "will/pending"}, 20*time.Second)
