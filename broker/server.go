@@ -338,16 +338,18 @@ func (s *Server) attach(c *conn, clientID string, cleanStart bool, expiryInterva
 			oc.takeover()
 			<-oc.done
 		case cleanStart || (s.opts.Authorizer != nil && !old.ownedBy(c.info.Username)):
-			// [MQTT-3.1.2-4] Clean Start discards any existing session; a
-			// will waiting for its delay goes with it [MQTT-3.1.3-9]. So
+			// [MQTT-3.1.2-4] Clean Start discards any existing session. So
 			// does a session made by another user name while an Authorizer
 			// decides what clients may read: its subscriptions were
 			// authorized, and its messages queued, for that user, and
-			// resuming it would hand them to this one.
-			old.will, old.willAt = nil, time.Time{}
+			// resuming it would hand them to this one. Either way the
+			// session ends, and a will waiting for its delay is published
+			// now [MQTT-3.1.2-8]: only a connection that resumes the
+			// session keeps it from being sent [MQTT-3.1.3-9].
 			old.ending = make(chan struct{})
 			old.mu.Unlock()
 			s.mu.Unlock()
+			s.endPendingWill(old)
 			s.endSession(old)
 			if !cleanStart {
 				c.logger().Info("session of another user discarded", "username", c.info.Username)

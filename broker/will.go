@@ -289,3 +289,18 @@ func (s *Server) publishStoredWills(wills []storedWill) {
 		s.persist.endGroup()
 	}
 }
+
+// endPendingWill publishes the will of sess, which the caller has marked
+// as ending, if it waits for its delay: the session's end is the will's
+// time [MQTT-3.1.2-8]. The publication and the will's removal from the
+// session's record reach the store together.
+func (s *Server) endPendingWill(sess *session) {
+	s.persist.beginGroup()
+	defer s.persist.endGroup()
+	sess.mu.Lock()
+	w := sess.takeDueWillLocked(time.Now(), true)
+	sess.mu.Unlock()
+	if w != nil {
+		s.publishWill(w, ClientInfo{ClientID: sess.id})
+	}
+}

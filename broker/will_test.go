@@ -15,6 +15,7 @@ import (
 	"github.com/midgemq/midge/internal/testbroker"
 	"github.com/midgemq/midge/packet"
 	"github.com/midgemq/midge/store"
+	"github.com/midgemq/midge/store/memory"
 )
 
 func willSubscriber(t *testing.T, addr string) *mqtttest.Conn {
@@ -477,4 +478,28 @@ func TestDisconnectWithWillMessage(t *testing.T) {
 		collectWills(t, w, []string{p.Will.Topic}, 5*time.Second)
 	}
 	w.ExpectNothing(300 * time.Millisecond)
+}
+
+// TestWillOnCleanStart: a new connection with Clean Start ends the session
+// whose will waits for its delay, so the will is published then, not
+// dropped [MQTT-3.1.2-8]; only resuming the session keeps it from being
+// sent [MQTT-3.1.3-9].
+func TestWillOnCleanStart(t *testing.T) {
+	st := memory.New()
+	b := testbroker.Start(t, broker.Options{Store: st})
+	w := willWatcher(t, b.Addr, true)
+	c, _ := mqtttest.Connect(t, b.Addr, packet.V5, v5WillConnect("dev", 3600, 600))
+	c.Close()
+	testbroker.Eventually(t, 5*time.Second, func() error {
+		if rec, err := sessionRecord(st, "dev"); err != nil || rec.WillAt == 0 {
+			return fmt.Errorf("will delay not running yet (%v)", err)
+		}
+		return nil
+	})
+	mqtttest.Connect(t, b.Addr, packet.V5, v5Connect("dev", true, 3600))
+	collectWills(t, w, []string{"will/dev"}, 5*time.Second)
+	w.ExpectNothing(300 * time.Millisecond)
+	if rec, err := sessionRecord(st, "dev"); err == nil && rec.Will != nil {
+		t.Fatal("the published will is still in the new session's record")
+	}
 }
