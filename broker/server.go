@@ -166,8 +166,8 @@ func (s *Server) isClosing() bool {
 // is at MaxConnections or shutting down.
 func (s *Server) accept(nc net.Conn) {
 	if !s.limiter.allow(nc.RemoteAddr(), time.Now()) {
-		nc.Close()
 		s.dropRemote(DropConnectRate, nc.RemoteAddr())
+		nc.Close()
 		return
 	}
 	s.mu.Lock()
@@ -178,8 +178,10 @@ func (s *Server) accept(nc net.Conn) {
 	}
 	if limit := s.limits().MaxConnections; limit > 0 && len(s.conns) >= limit {
 		s.mu.Unlock()
-		nc.Close()
+		// Counted before the close, so that a client that sees the close
+		// finds the drop counted.
 		s.dropRemote(DropMaxConnections, nc.RemoteAddr())
+		nc.Close()
 		return
 	}
 	c := newConn(s, nc)
