@@ -146,7 +146,7 @@ func (s *Server) load() error {
 			// Expired while the broker was down: its entries and
 			// messages go with the unreferenced ones below. A will it
 			// still holds was due by the session's end at the latest
-			// [MQTT-3.1.3-9]: it is published now, and the record goes
+			// [MQTT-3.1.2-8]: it is published now, and the record goes
 			// with that publication.
 			if st.Will != nil {
 				dueWills = append(dueWills, storedWill{clientID: id, msg: st.Will, bucket: store.Sessions, key: strings.Clone(id)})
