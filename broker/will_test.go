@@ -491,8 +491,12 @@ func TestWillOnCleanStart(t *testing.T) {
 	c, _ := mqtttest.Connect(t, b.Addr, packet.V5, v5WillConnect("dev", 3600, 600))
 	c.Close()
 	testbroker.Eventually(t, 5*time.Second, func() error {
-		if rec, err := sessionRecord(st, "dev"); err != nil || rec.WillAt == 0 {
-			return fmt.Errorf("will delay not running yet (%v)", err)
+		rec, err := sessionRecord(st, "dev")
+		if err != nil {
+			return err
+		}
+		if rec.WillAt == 0 {
+			return errors.New("will delay not running yet")
 		}
 		return nil
 	})
