@@ -66,7 +66,8 @@ type conn struct {
 	// Used only by serve.
 	scratch []byte
 	pub     *packet.Publish // reused for every PUBLISH read
-	// gracefulExit is set when the client sent DISCONNECT (no will).
+	// gracefulExit is set when the client sent DISCONNECT that discards
+	// the will.
 	gracefulExit bool
 	// gatherOn is the reader's copy of gathering, read without the lock.
 	gatherOn bool
@@ -362,10 +363,17 @@ func (c *conn) finish(err error) {
 	c.kickLocked() // what was gathered goes out
 	c.wmu.Unlock()
 	c.flushWG.Wait()
+	// [MQTT-3.14.4-3] A DISCONNECT discards the will: it leaves the store
+	// before the socket closes, so that no crash after the client has seen
+	// the close can publish it.
+	discarded := c.sess != nil && c.will != nil && c.gracefulExit && c.sess.clearWill(c.will)
 	// The session lets go before the socket closes, so that a client that
 	// sees the close finds its session offline (or gone) at once.
 	if c.sess != nil {
 		c.srv.detach(c.sess, c, false)
+	}
+	if discarded {
+		c.srv.persist.waitDurable()
 	}
 	c.srv.unlist(c)
 	c.nc.Close()
@@ -375,13 +383,11 @@ func (c *conn) finish(err error) {
 			// The session outlives the connection: the will waits for its
 			// delay, and is dropped if the client comes back first
 			// [MQTT-3.1.3-9].
-		} else if c.will != nil {
-			// Publishing the will and removing it from the session's record
-			// reach the store together.
+		} else if c.will != nil && !c.gracefulExit {
+			// Publishing the will and removing it from the store reach the
+			// store together.
 			c.srv.persist.beginGroup()
-			if !c.gracefulExit {
-				c.srv.publishWill(c.will, c.info)
-			}
+			c.srv.publishWill(c.will, c.info)
 			c.sess.clearWill(c.will)
 			c.srv.persist.endGroup()
 		}

@@ -205,9 +205,9 @@ func (c *conn) accept(p *packet.Connect) error {
 	c.sess = sess
 	c.attached.Store(true)
 	if c.will != nil {
-		// A persistent session's store record holds the will while the
-		// connection lasts, so that a broker crash does not lose it.
-		sess.setWill(c.will)
+		// The store holds the will while the connection lasts, so that a
+		// broker crash does not lose it (see will.go).
+		sess.setWill(c.will, c.willDelay)
 	}
 	if expiryInterval > 0 {
 		// CONNACK tells the client that the broker keeps its session (and

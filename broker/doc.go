@@ -48,8 +48,10 @@
 //     5.0-only behaviour beyond session and message expiry (topic aliases, flow
 //     control by Receive Maximum, enhanced authentication) is not yet done.
 //   - CONNACK does not wait for the store: a will, or a new persistent
-//     session, reaches it within one commit after the CONNACK. Wills of
-//     clean sessions are not stored.
+//     session, reaches it within one commit after the CONNACK. The will of
+//     a connection open when the broker crashed is published after the
+//     restart, its Will Delay Interval counted from the restart (see
+//     will.go).
 //   - Records are JSON for now; a binary encoding would be smaller and
 //     faster.
 package broker

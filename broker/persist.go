@@ -472,6 +472,9 @@ func messageKey(id MsgID) string {
 // and the QoS 2 packet ids it has received. The caller holds sess.mu.
 func (p *persister) putSessionLocked(sess *session) {
 	rec := SessionState{ClientID: sess.id, Will: sess.will, ExpiryInterval: sess.expiry}
+	if sess.will != nil {
+		rec.WillDelay = sess.willDelay
+	}
 	if !sess.anyUser {
 		u := sess.username
 		rec.Username = &u
@@ -480,7 +483,8 @@ func (p *persister) putSessionLocked(sess *session) {
 		rec.ExpiresAt = sess.expiresAt.Unix()
 	}
 	if !sess.willAt.IsZero() {
-		rec.WillAt = sess.willAt.Unix()
+		// Rounded up: a will is never published before its delay ends.
+		rec.WillAt = sess.willAt.Add(time.Second - 1).Unix()
 	}
 	for sub := range sess.subs.all() {
 		rec.Subscriptions = append(rec.Subscriptions, sub)

@@ -166,8 +166,8 @@ func (s *Server) isClosing() bool {
 // is at MaxConnections or shutting down.
 func (s *Server) accept(nc net.Conn) {
 	if !s.limiter.allow(nc.RemoteAddr(), time.Now()) {
-		nc.Close()
 		s.dropRemote(DropConnectRate, nc.RemoteAddr())
+		nc.Close()
 		return
 	}
 	s.mu.Lock()
@@ -178,8 +178,10 @@ func (s *Server) accept(nc net.Conn) {
 	}
 	if limit := s.limits().MaxConnections; limit > 0 && len(s.conns) >= limit {
 		s.mu.Unlock()
-		nc.Close()
+		// Counted before the close, so that a client that sees the close
+		// finds the drop counted.
 		s.dropRemote(DropMaxConnections, nc.RemoteAddr())
+		nc.Close()
 		return
 	}
 	c := newConn(s, nc)
@@ -339,16 +341,18 @@ func (s *Server) attach(c *conn, clientID string, cleanStart bool, expiryInterva
 			oc.takeover()
 			<-oc.done
 		case cleanStart || (s.opts.Authorizer != nil && !old.ownedBy(c.info.Username)):
-			// [MQTT-3.1.2-4] Clean Start discards any existing session; a
-			// will waiting for its delay goes with it [MQTT-3.1.3-9]. So
+			// [MQTT-3.1.2-4] Clean Start discards any existing session. So
 			// does a session made by another user name while an Authorizer
 			// decides what clients may read: its subscriptions were
 			// authorized, and its messages queued, for that user, and
-			// resuming it would hand them to this one.
-			old.will, old.willAt = nil, time.Time{}
+			// resuming it would hand them to this one. Either way the
+			// session ends, and a will waiting for its delay is published
+			// now [MQTT-3.1.2-8]: only a connection that resumes the
+			// session keeps it from being sent [MQTT-3.1.3-9].
 			old.ending = make(chan struct{})
 			old.mu.Unlock()
 			s.mu.Unlock()
+			s.endPendingWill(old)
 			s.endSession(old)
 			if !cleanStart {
 				c.logger().Info("session of another user discarded", "username", c.info.Username)
@@ -363,8 +367,8 @@ func (s *Server) attach(c *conn, clientID string, cleanStart bool, expiryInterva
 			if !old.willAt.IsZero() {
 				// Back before the will's delay passed: no will
 				// [MQTT-3.1.3-9].
-				cancelled = delayedWill{old.will, old.willAt}
-				old.will, old.willAt = nil, time.Time{}
+				cancelled = delayedWill{old.will, old.willDelay, old.willAt}
+				old.will, old.willDelay, old.willAt = nil, 0, time.Time{}
 			}
 			old.setPersistentLocked(persistent)
 			if persistent {
@@ -377,10 +381,12 @@ func (s *Server) attach(c *conn, clientID string, cleanStart bool, expiryInterva
 	}
 }
 
-// delayedWill is a will waiting for its Will Delay Interval, due at at.
+// delayedWill is a will waiting for its Will Delay Interval (delay, in
+// seconds), due at at.
 type delayedWill struct {
-	will *Message
-	at   time.Time
+	will  *Message
+	delay uint32
+	at    time.Time
 }
 
 // detach lets go of sess after its connection c has ended. A session that

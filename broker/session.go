@@ -77,9 +77,18 @@ type session struct {
 	// session takes: retained messages sent for a new subscription skip
 	// those topics, whose live message is as new or newer.
 	watch map[string]struct{}
-	// will is the will of the connection that holds the session, kept in
-	// the store record of a persistent session.
-	will *Message
+	// will is the will of the connection that holds the session (or held
+	// it last, while the will waits for its delay), and willDelay its Will
+	// Delay Interval in seconds. A persistent session's record holds both;
+	// for a session that ends with its connection, willKey is the key of
+	// the will's own record in store.Wills ("" for none), written at op
+	// (1 + its index) of the persister's batch of generation willGen (see
+	// persister.putWillLocked).
+	will      *Message
+	willDelay uint32
+	willKey   string
+	willOp    int
+	willGen   uint64
 	// qos2In holds the packet ids of QoS 2 messages received from the client
 	// and not yet released by its PUBREL.
 	qos2In map[uint16]struct{}
@@ -660,95 +669,6 @@ func (s *session) undoUnsubscribe(prev topic.Subscription) {
 	}
 }
 
-// setWill records the will of the connection that now holds the session.
-func (s *session) setWill(w *Message) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.will = w
-	if s.persistent {
-		s.srv.persist.putSessionLocked(s)
-	}
-}
-
-// delayWill makes w wait delay seconds after its connection ended, if the
-// session is still there to hold it; the scheduler publishes it then, or
-// at the session's end if that comes first. It reports false when the
-// session is ending and the will must go now.
-//
-// A new connection may have taken the session between its old
-// connection's detach and this call: the client is back within the delay,
-// so w is dropped [MQTT-3.1.3-9] (and kept from the session's record, where
-// the new connection's own will, if any, has replaced it).
-func (s *session) delayWill(w *Message, delay uint32) bool {
-	s.mu.Lock()
-	if s.ending != nil {
-		s.mu.Unlock()
-		return false
-	}
-	if s.will != w || s.conn != nil {
-		if s.will == w {
-			s.will = nil
-			if s.persistent {
-				s.srv.persist.putSessionLocked(s)
-			}
-		}
-		s.mu.Unlock()
-		return true
-	}
-	s.willAt = time.Now().Add(time.Duration(delay) * time.Second)
-	if s.persistent {
-		s.srv.persist.putSessionLocked(s)
-	}
-	at := s.willAt
-	s.mu.Unlock()
-	s.srv.expiry.add(s.id, at)
-	return true
-}
-
-// restoreWill gives the session back the delayed will w that a refused
-// CONNECT cancelled, if the session is still offline and has no other
-// will, and reports whether it did.
-func (s *session) restoreWill(w delayedWill) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if w.will == nil || s.conn != nil || s.ending != nil || s.will != nil {
-		return false
-	}
-	s.will, s.willAt = w.will, w.at
-	if s.persistent {
-		s.srv.persist.putSessionLocked(s)
-	}
-	return true
-}
-
-// takeDueWillLocked returns the delayed will if it is due at now (or
-// whenever, with force) and forgets it.
-func (s *session) takeDueWillLocked(now time.Time, force bool) *Message {
-	if s.will == nil || s.willAt.IsZero() || (!force && now.Before(s.willAt)) {
-		return nil
-	}
-	w := s.will
-	s.will, s.willAt = nil, time.Time{}
-	if s.persistent {
-		s.srv.persist.putSessionLocked(s)
-	}
-	return w
-}
-
-// clearWill forgets w once it is published or discarded, unless a newer
-// connection has set its own will meanwhile.
-func (s *session) clearWill(w *Message) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.will != w {
-		return
-	}
-	s.will = nil
-	if s.persistent {
-		s.srv.persist.putSessionLocked(s)
-	}
-}
-
 // setExpiry changes the Session Expiry Interval from a DISCONNECT. It
 // reports false, changing nothing, when the session was to end with its
 // connection and the new interval is not 0.
@@ -794,12 +714,25 @@ func (s *session) setPersistentLocked(persistent bool) {
 				ob.msg = m
 			}
 		}
+		if s.will != nil {
+			// The will moves to a record of its own, written before the
+			// session's record goes: a crash in between would publish it
+			// twice rather than never. The store had the will before this
+			// write, so its removal is never a mere take-back (willOp 0).
+			s.putWillRecordLocked()
+			s.willOp = 0
+		}
 		s.srv.persist.deleteSessionLocked(s, s.outboundLocked())
 		s.persistent = false
 		return
 	}
 	s.persistent = true
 	s.srv.persist.putSessionLocked(s)
+	if s.willKey != "" {
+		// The session's record holds the will from now on.
+		s.srv.persist.deleteWillLocked(s.willKey, s.willOp, s.willGen)
+		s.willKey = ""
+	}
 	for id := range s.qos2In {
 		s.srv.persist.putIncomingLocked(s, id)
 	}

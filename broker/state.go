@@ -42,8 +42,12 @@ type SessionState struct {
 	// ExpiresAt is when an offline session ends, in Unix seconds; 0 while
 	// a connection holds it or when it never expires.
 	ExpiresAt int64 `json:"expires_at,omitempty"`
-	// WillAt is when Will is published, in Unix seconds, while it waits
-	// for its Will Delay Interval after the connection ended.
+	// WillDelay is the Will Delay Interval of Will in seconds (5.0), 0 for
+	// none.
+	WillDelay uint32 `json:"will_delay,omitempty"`
+	// WillAt is when Will is published, in Unix seconds (rounded up),
+	// while it waits for its Will Delay Interval after the connection
+	// ended; 0 while the connection is open.
 	WillAt int64 `json:"will_at,omitempty"`
 }
 
@@ -124,6 +128,11 @@ func (s *Server) load() error {
 
 	expired := 0
 	var touched []*session
+	// dueWills are published once the sessions are restored.
+	dueWills, err := s.loadWillRecords(&fix)
+	if err != nil {
+		return err
+	}
 	err = s.opts.Store.Scan(store.Sessions, "", func(id string, b []byte) error {
 		var st SessionState
 		if err := json.Unmarshal(b, &st); err != nil {
@@ -135,8 +144,15 @@ func (s *Server) load() error {
 		}
 		if st.ExpiresAt != 0 && !time.Unix(st.ExpiresAt, 0).After(start) {
 			// Expired while the broker was down: its entries and
-			// messages go with the unreferenced ones below.
-			fix.Delete(store.Sessions, id)
+			// messages go with the unreferenced ones below. A will it
+			// still holds was due by the session's end at the latest
+			// [MQTT-3.1.2-8]: it is published now, and the record goes
+			// with that publication.
+			if st.Will != nil {
+				dueWills = append(dueWills, storedWill{clientID: id, msg: st.Will, bucket: store.Sessions, key: strings.Clone(id)})
+			} else {
+				fix.Delete(store.Sessions, id)
+			}
 			expired++
 			return nil
 		}
@@ -170,9 +186,12 @@ func (s *Server) load() error {
 		if len(st.IncomingQoS2) > 0 {
 			touched = append(touched, sess) // rewritten without them
 		}
-		sess.will = st.Will
-		if st.WillAt != 0 {
-			sess.willAt = time.Unix(st.WillAt, 0)
+		sess.will, sess.willDelay = st.Will, st.WillDelay
+		sess.willAt = loadedWillAt(&st, start)
+		if st.Will != nil && st.WillAt == 0 && !sess.willAt.IsZero() {
+			// The will's delay starts now: its record says when it ends,
+			// so that another crash does not start it again.
+			touched = append(touched, sess)
 		}
 		s.sessions[id] = sess
 		return nil
@@ -296,13 +315,15 @@ func (s *Server) load() error {
 	}
 	s.seq.resume(maxSeq)
 	// A will still in the store belongs to a connection that was open when
-	// the broker stopped without closing it: the connection ended without
-	// DISCONNECT, so the will is published now [MQTT-3.1.2-8].
-	wills := 0
+	// the broker stopped without closing it, or whose delay was running:
+	// the connection ended without DISCONNECT, so the will is published
+	// [MQTT-3.1.2-8], now or when its delay ends (see will.go).
+	wills, delayed := len(dueWills), 0
+	s.publishStoredWills(dueWills)
 	for _, sess := range s.sessions {
 		if w := sess.will; w != nil && sess.willAt.After(start) {
-			// Still waiting for its delay.
 			s.expiry.add(sess.id, sess.willAt)
+			delayed++
 		} else if w != nil {
 			s.persist.beginGroup()
 			s.publishWill(w, ClientInfo{ClientID: sess.id})
@@ -311,8 +332,8 @@ func (s *Server) load() error {
 			wills++
 		}
 	}
-	if wills > 0 {
-		s.log.Info("wills of connections open at the last stop published", "wills", wills)
+	if wills > 0 || delayed > 0 {
+		s.log.Info("wills of connections open at the last stop restored", "published", wills, "delayed", delayed)
 	}
 	if len(s.sessions) > 0 || s.retained.Len() > 0 {
 		s.log.Info("state restored", "sessions", len(s.sessions), "retained", s.retained.Len(),

@@ -1,6 +1,6 @@
 // Package store defines where the broker keeps what must outlive a
 // connection or a process: persistent sessions, their queued and inflight
-// messages, and retained messages.
+// messages, retained messages and the wills of open connections.
 //
 // A Store is an ordered key-value store with atomic batches. The broker
 // encodes its own records and decides the key layout, so that every store
@@ -34,6 +34,10 @@ const (
 	// Incoming holds the packet ids of QoS 2 messages that persistent
 	// sessions' clients sent and have not released, by client id and id.
 	Incoming Bucket = 'i'
+	// Wills holds the wills of connections whose sessions do not persist
+	// (a persistent session's record holds its connection's will), by
+	// client id and a number that tells the connections of one id apart.
+	Wills Bucket = 'w'
 	// Meta holds the store's own records, such as its format version.
 	Meta Bucket = 'x'
 )
@@ -51,6 +55,8 @@ func (b Bucket) String() string {
 		return "retained"
 	case Incoming:
 		return "incoming"
+	case Wills:
+		return "wills"
 	case Meta:
 		return "meta"
 	}
