@@ -20,7 +20,7 @@ var crashSeed = flag.Uint64("crash.seed", 0,
 	"seed of TestCrashKeepsAcknowledged's kill points and reconnect timing; 0 picks one")
 
 // crashMessages is the number of messages of each publisher.
-const crashMessages = 2500
+const crashMessages = 2000
 
 // TestCrashKeepsAcknowledged runs QoS 1 and QoS 2 traffic from four
 // publishers (3.1.1 and 5.0, each with several messages in flight) to

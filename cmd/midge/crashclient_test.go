@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/midgemq/midge/packet"
@@ -607,6 +608,11 @@ func (s *crashSub) answer(c *crashConn, pk packet.Packet) error {
 			return c.send(&packet.Ack{Kind: packet.TypePubcomp, PacketID: pk.PacketID})
 		}
 		s.fault("unexpected %s", pk.Kind)
+	case *packet.Disconnect:
+		// A 5.0 broker says why it closes a connection (Keep Alive
+		// timeout, for a subscriber that sent nothing for long): the
+		// subscriber reconnects.
+		return fmt.Errorf("disconnected by the broker: %s", pk.ReasonCode)
 	default:
 		s.fault("unexpected %T", pk)
 	}
@@ -684,4 +690,28 @@ func inOrder(got []int, conns [][]int) int {
 		}
 	}
 	return -1
+}
+
+func TestCrashInOrder(t *testing.T) {
+	conns := [][]int{{0, 1, 2, 3, 4, 5}, {4, 5, 6, 7}, {7, 8, 9}}
+	for _, tc := range []struct {
+		name string
+		got  []int
+		want int
+	}{
+		{name: "nothing", got: nil, want: -1},
+		{name: "all once", got: []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, want: -1},
+		{name: "gaps", got: []int{1, 3, 6, 9}, want: -1},
+		{name: "again after a reconnect", got: []int{3, 4, 5, 4, 5, 6, 7, 7, 8}, want: -1},
+		{name: "again without a reconnect", got: []int{0, 1, 2, 1}, want: 3},
+		{name: "swapped", got: []int{0, 2, 1}, want: 2},
+		{name: "third time", got: []int{7, 7, 7}, want: 2},
+		{name: "never sent", got: []int{0, 10}, want: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := inOrder(tc.got, conns); got != tc.want {
+				t.Errorf("inOrder(%v) = %d, want %d", tc.got, got, tc.want)
+			}
+		})
+	}
 }
