@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/midgemq/midge/packet"
+	"github.com/midgemq/midge/store"
+	"github.com/midgemq/midge/store/pebble"
 )
 
 var crashSeed = flag.Uint64("crash.seed", 0,
@@ -268,6 +271,13 @@ address = %q
 	if code := broker.wait(t, 15); code != 0 {
 		t.Fatalf("midge exited %d after SIGTERM\n%s", code, broker.stderr.String())
 	}
+	// Everything was delivered, and every flow ended: the store keeps the
+	// sessions and nothing else, however often the broker died midway.
+	left := storeCounts(t, filepath.Join(dir, "data", "store"))
+	t.Logf("store after the run: %v", left)
+	if left[store.Sessions] != len(pubs)+len(subs) || left[store.Queues]+left[store.Messages]+left[store.Incoming] != 0 {
+		t.Errorf("store left with %v, want %d sessions and nothing else (seed %d)", left, len(pubs)+len(subs), seed)
+	}
 
 	t.Logf("%s durability: %d messages acknowledged to %d publishers in %v, %v in all; killed after %s",
 		durability, acked(), len(pubs), published.Round(time.Millisecond), time.Since(began).Round(time.Millisecond),
@@ -369,4 +379,23 @@ func (s *crashSub) check() crashResult {
 		fault("%d QoS 2 messages never released", len(s.pending))
 	}
 	return r
+}
+
+// storeCounts returns the number of records in each bucket of the store in
+// dir.
+func storeCounts(t *testing.T, dir string) map[store.Bucket]int {
+	t.Helper()
+	st, err := pebble.Open(dir, pebble.Options{ReadOnly: true, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	counts := make(map[store.Bucket]int)
+	for _, b := range []store.Bucket{store.Sessions, store.Queues, store.Messages, store.Retained, store.Incoming} {
+		err := st.Scan(b, "", func(string, []byte) error { counts[b]++; return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return counts
 }
