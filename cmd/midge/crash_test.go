@@ -38,9 +38,11 @@ const crashMessages = 2000
 // that was subscribed when it was published: at least once at QoS 1,
 // exactly once at QoS 2. No subscriber gets a message that was not
 // published, nor, subscribing late, one whose flow had ended before its
-// SUBSCRIBE. And on each connection every publisher's messages come in the
+// SUBSCRIBE. On each connection every publisher's messages come in the
 // order the broker received them [MQTT-4.6.0-5] (5.0) [MQTT-4.6.0-6]
-// (3.1.1).
+// (3.1.1), never more unacknowledged than the Receive Maximum allows, and a
+// 5.0 client gets a message again only after a reconnect. When all is
+// delivered, the store holds the sessions and nothing else.
 func TestCrashKeepsAcknowledged(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills and restarts the broker several times")

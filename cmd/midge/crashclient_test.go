@@ -367,6 +367,13 @@ func (p *crashPub) handle(c *crashConn, pk packet.Packet, inflight []*pubFlight)
 // crashKey names a message: its publisher's index and its number.
 type crashKey struct{ pub, seq int }
 
+// crashPending is a QoS 2 message received and not yet released, and the
+// connection it came on.
+type crashPending struct {
+	key  crashKey
+	conn int
+}
+
 // crashSub is a persistent subscriber to crash/# that counts what it
 // receives. It keeps, as a client's session does, the QoS 2 packet ids it
 // has received and not yet seen released, so that a PUBLISH sent again
@@ -389,7 +396,11 @@ type crashSub struct {
 	// got counts the deliveries of each message; a QoS 2 PUBLISH sent
 	// again under a packet id still pending is not one.
 	got     map[crashKey]int
-	pending map[uint16]crashKey
+	pending map[uint16]crashPending
+	// unreleased holds the QoS 2 packet ids received on this connection and
+	// not yet released: with the QoS 1 message being answered, the
+	// messages the broker's send quota counts [MQTT-4.9.0-2].
+	unreleased map[uint16]bool
 	// conns holds, per connection, the messages received on it in order.
 	conns      [][]crashKey
 	subscribed bool
@@ -437,13 +448,15 @@ func (s *crashSub) connected(c *crashConn) error {
 		s.faultLocked("connection %d: session lost", len(s.conns))
 	}
 	s.conns = append(s.conns, nil)
+	clear(s.unreleased)
 	return nil
 }
 
 // subscribe makes the session and its subscription.
 func (s *crashSub) subscribe(addr string) error {
 	s.got = make(map[crashKey]int)
-	s.pending = make(map[uint16]crashKey)
+	s.pending = make(map[uint16]crashPending)
+	s.unreleased = make(map[uint16]bool)
 	c, err := s.open(addr)
 	if err != nil {
 		return err
@@ -604,6 +617,7 @@ func (s *crashSub) answer(c *crashConn, pk packet.Packet) error {
 		if pk.Kind == packet.TypePubrel {
 			s.mu.Lock()
 			delete(s.pending, pk.PacketID)
+			delete(s.unreleased, pk.PacketID)
 			s.mu.Unlock()
 			return c.send(&packet.Ack{Kind: packet.TypePubcomp, PacketID: pk.PacketID})
 		}
@@ -633,21 +647,31 @@ func (s *crashSub) receive(pk *packet.Publish) {
 		// [MQTT-3.8.4-8]
 		s.faultLocked("%s/%d came at QoS %d, want %d", pub.id, key.seq, pk.QoS, want)
 	}
-	s.conns[len(s.conns)-1] = append(s.conns[len(s.conns)-1], key)
+	conn := len(s.conns) - 1
+	s.conns[conn] = append(s.conns[conn], key)
+	if s.receiveMax > 0 && len(s.unreleased)+1 > int(s.receiveMax) && !s.unreleased[pk.PacketID] {
+		// [MQTT-3.3.4-9]
+		s.faultLocked("%s/%d came with %d messages unacknowledged, over the Receive Maximum %d", pub.id, key.seq,
+			len(s.unreleased), s.receiveMax)
+	}
 	if pk.QoS == 2 {
+		s.unreleased[pk.PacketID] = true
 		if prev, ok := s.pending[pk.PacketID]; ok {
 			switch {
-			case prev != key:
+			case prev.key != key:
 				s.faultLocked("packet id %d of %s/%d used for %s/%d before PUBREL", pk.PacketID,
-					s.pubs[prev.pub].id, prev.seq, pub.id, key.seq)
+					s.pubs[prev.key.pub].id, prev.key.seq, pub.id, key.seq)
 			case !pk.Dup:
 				// [MQTT-3.3.1-1]
 				s.faultLocked("%s/%d sent again without DUP", pub.id, key.seq)
+			case prev.conn == conn && s.version == packet.V5:
+				// [MQTT-4.4.0-1] Only a reconnect sends it again.
+				s.faultLocked("%s/%d sent again on the connection that had it", pub.id, key.seq)
 			}
 			s.resent++
 			return
 		}
-		s.pending[pk.PacketID] = key
+		s.pending[pk.PacketID] = crashPending{key, conn}
 	}
 	s.got[key]++
 	s.deliveries++
