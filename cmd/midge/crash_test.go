@@ -247,14 +247,14 @@ address = %q
 	subWG.Go(func() { offline.consume(addr, stop, 0, nil, nil) })
 	complete := func() bool {
 		for _, s := range subs {
-			if s.check().missing > 0 {
+			if s.lacks() {
 				return false
 			}
 		}
 		return true
 	}
 	for end := time.Now().Add(60 * time.Second); !complete() && time.Now().Before(end); {
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
 	close(stop)
 	subWG.Wait()
@@ -312,20 +312,43 @@ address = %q
 		}
 	}
 	tw.Flush()
-	t.Logf("subscribers:\n%s", b.String())
+	t.Logf("subscribers (acknowledged: the messages owed, for %s those routed after its SUBACK):\n%s", late.id, b.String())
 }
 
 // crashResult is what a subscriber got compared with what it was owed.
 type crashResult struct {
 	// required counts the messages owed: acknowledged to their publisher
-	// and, for a subscriber that subscribed late, first sent after its
-	// SUBACK.
+	// and, for a subscriber that subscribed late, routed after its SUBACK
+	// (crashPub.routed).
 	required, missing int
 	// again1 and again2 count the deliveries after the first, at QoS 1 and
 	// QoS 2: the first are allowed, the second are faults.
 	again1, again2 int
 	disorder       int
 	errs           []string
+}
+
+// owedLocked reports whether s must get message seq of p: acknowledged,
+// and routed after s subscribed. The caller holds s.mu and p.mu.
+func (s *crashSub) owedLocked(p *crashPub, seq int) bool {
+	return p.acked[seq] != 0 && p.routed[seq] > s.subackAt
+}
+
+// lacks reports whether s has yet to get a message it is owed.
+func (s *crashSub) lacks() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, p := range s.pubs {
+		p.mu.Lock()
+		for seq := range p.n {
+			if s.owedLocked(p, seq) && s.got[crashKey{i, seq}] == 0 {
+				p.mu.Unlock()
+				return true
+			}
+		}
+		p.mu.Unlock()
+	}
+	return false
 }
 
 // check compares what s got with what the publishers did.
@@ -343,7 +366,7 @@ func (s *crashSub) check() crashResult {
 		for seq := range p.n {
 			n := s.got[crashKey{i, seq}]
 			switch {
-			case p.acked[seq] != 0 && p.sent[seq] > s.subackAt:
+			case s.owedLocked(p, seq):
 				r.required++
 				if n == 0 {
 					r.missing++

@@ -140,9 +140,13 @@ type crashPub struct {
 	// sent, acked and done hold, per message, the clock when its PUBLISH
 	// first went out, when it was acknowledged (PUBACK, or PUBREC for QoS
 	// 2: the broker owns it from then on) and when its flow ended (PUBACK
-	// or PUBCOMP); 0 until then.
-	sent, acked, done []int64
-	nacked            int
+	// or PUBCOMP); 0 until then. routed is the clock before the PUBLISH
+	// the broker routed, as far as the publisher can tell: at QoS 1 the
+	// one the PUBACK answered, which the broker took as a new message; at
+	// QoS 2 the first, as the broker drops a later one it has already
+	// received.
+	sent, acked, done, routed []int64
+	nacked                    int
 	// conns holds, per connection, the messages whose PUBLISH went out on
 	// it, in that order: ascending, as a reconnect sends the unacknowledged
 	// messages again, oldest first, before any new one.
@@ -162,6 +166,8 @@ const crashPIDs = 64
 type pubFlight struct {
 	seq int
 	pid uint16
+	// sent is the clock when its PUBLISH last went out.
+	sent int64
 	// released is set once PUBREC came and PUBREL went out: from then on
 	// only PUBREL is sent again [MQTT-4.3.3-6].
 	released bool
@@ -171,6 +177,7 @@ func (p *crashPub) init() {
 	p.sent = make([]int64, p.n)
 	p.acked = make([]int64, p.n)
 	p.done = make([]int64, p.n)
+	p.routed = make([]int64, p.n)
 }
 
 func (p *crashPub) count() int {
@@ -190,8 +197,9 @@ func (p *crashPub) fault(format string, args ...any) {
 // publish sends the PUBLISH of f on c, recording it for connection k.
 func (p *crashPub) publish(c *crashConn, k int, f *pubFlight, dup bool) error {
 	p.mu.Lock()
+	f.sent = p.clock.now()
 	if p.sent[f.seq] == 0 {
-		p.sent[f.seq] = p.clock.now()
+		p.sent[f.seq] = f.sent
 	}
 	p.conns[k] = append(p.conns[k], f.seq)
 	if dup {
@@ -273,8 +281,10 @@ func (p *crashPub) run(addr string, deadline time.Time, quit <-chan struct{}) er
 			drop()
 		}
 	}
-	c.close()
-	c = nil
+	if c != nil {
+		c.close()
+		c = nil
+	}
 	return nil
 }
 
@@ -336,6 +346,7 @@ func (p *crashPub) handle(c *crashConn, pk packet.Packet, inflight []*pubFlight)
 		p.mu.Lock()
 		p.acked[f.seq] = p.clock.now()
 		p.done[f.seq] = p.acked[f.seq]
+		p.routed[f.seq] = f.sent
 		p.nacked++
 		p.mu.Unlock()
 		return remove(), nil
@@ -344,6 +355,7 @@ func (p *crashPub) handle(c *crashConn, pk packet.Packet, inflight []*pubFlight)
 			f.released = true
 			p.mu.Lock()
 			p.acked[f.seq] = p.clock.now()
+			p.routed[f.seq] = p.sent[f.seq]
 			p.nacked++
 			p.mu.Unlock()
 		}
