@@ -480,7 +480,8 @@ func (s *session) pubcomp(id uint16) {
 
 // resume re-sends what was in flight when the client last went away, then
 // what is queued: unacknowledged PUBLISH packets again with DUP set, and
-// PUBREL for messages the client had received [MQTT-4.4.0-1].
+// PUBREL for messages the client had received, once the store has their
+// PUBREC [MQTT-4.4.0-1].
 func (s *session) resume() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -498,7 +499,16 @@ func (s *session) resume() {
 			continue
 		}
 		if ob.released {
-			c.sendAck(packet.TypePubrel, ob.packetID, packet.Success)
+			// PUBREL once the store knows of the PUBREC, which may have
+			// come on the last connection just now: a client that has
+			// PUBREL forgets the packet id once it answers PUBCOMP, and
+			// a broker that crashed before the commit would send the
+			// PUBLISH again, a new message to that client
+			// [MQTT-4.3.3-6] [MQTT-4.3.3-12].
+			id := ob.packetID
+			if !s.srv.persist.deferLocked(func(error) { c.sendAck(packet.TypePubrel, id, packet.Success) }) {
+				c.sendAck(packet.TypePubrel, id, packet.Success)
+			}
 			continue
 		}
 		dup := ob.sentOn != 0
