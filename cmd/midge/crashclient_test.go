@@ -117,13 +117,6 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-func versionName(v packet.Version) string {
-	if v == packet.V5 {
-		return "5.0"
-	}
-	return "3.1.1"
-}
-
 // crashPub publishes the messages numbered 0 to n-1 on crash/{id} with the
 // payload "{id}/{seq}", window of them in flight at once, and records when
 // each was first sent and acknowledged.
@@ -413,6 +406,9 @@ type crashSub struct {
 	// not yet released: with the QoS 1 message being answered, the
 	// messages the broker's send quota counts [MQTT-4.9.0-2].
 	unreleased map[uint16]bool
+	// releasedOn holds the connection where each QoS 2 message was
+	// released.
+	releasedOn map[crashKey]int
 	// conns holds, per connection, the messages received on it in order.
 	conns      [][]crashKey
 	subscribed bool
@@ -469,6 +465,7 @@ func (s *crashSub) subscribe(addr string) error {
 	s.got = make(map[crashKey]int)
 	s.pending = make(map[uint16]crashPending)
 	s.unreleased = make(map[uint16]bool)
+	s.releasedOn = make(map[crashKey]int)
 	c, err := s.open(addr)
 	if err != nil {
 		return err
@@ -628,6 +625,9 @@ func (s *crashSub) answer(c *crashConn, pk packet.Packet) error {
 	case *packet.Ack:
 		if pk.Kind == packet.TypePubrel {
 			s.mu.Lock()
+			if p, ok := s.pending[pk.PacketID]; ok {
+				s.releasedOn[p.key] = len(s.conns) - 1
+			}
 			delete(s.pending, pk.PacketID)
 			delete(s.unreleased, pk.PacketID)
 			s.mu.Unlock()
@@ -684,6 +684,11 @@ func (s *crashSub) receive(pk *packet.Publish) {
 			return
 		}
 		s.pending[pk.PacketID] = crashPending{key, conn}
+		if rel, ok := s.releasedOn[key]; ok {
+			// [MQTT-4.3.3-6]
+			s.faultLocked("%s/%d sent again (DUP %t, packet id %d) on connection %d after its PUBREL on connection %d",
+				pub.id, key.seq, pk.Dup, pk.PacketID, conn, rel)
+		}
 	}
 	s.got[key]++
 	s.deliveries++
