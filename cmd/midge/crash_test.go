@@ -40,8 +40,9 @@ const crashMessages = 2000
 // published, nor, subscribing late, one whose flow had ended before its
 // SUBSCRIBE. On each connection every publisher's messages come in the
 // order the broker received them [MQTT-4.6.0-5] (5.0) [MQTT-4.6.0-6]
-// (3.1.1), never more unacknowledged than the Receive Maximum allows, and a
-// 5.0 client gets a message again only after a reconnect. When all is
+// (3.1.1), never more unacknowledged than the Receive Maximum allows. A QoS
+// 2 message comes again only under its packet id, with DUP, before its
+// PUBREL, and to a 5.0 client only after a reconnect. When all is
 // delivered, the store holds the sessions and nothing else.
 func TestCrashKeepsAcknowledged(t *testing.T) {
 	if testing.Short() {
