@@ -83,6 +83,10 @@ type session struct {
 	// qos2In holds the packet ids of QoS 2 messages received from the client
 	// and not yet released by its PUBREL.
 	qos2In map[uint16]struct{}
+	// resuming is set from the attach of a connection to an existing
+	// session until resume: meanwhile no message goes out, lest it
+	// overtake those in flight that resume sends again [MQTT-4.6.0-6].
+	resuming bool
 }
 
 // outbound is one message on its way to a session's client.
@@ -178,7 +182,7 @@ func (s *session) deliverLocked(msg *Message, d Delivery, qos byte, retain bool)
 		c.sendPublish(msg, 0, retain, 0, false, d.Identifiers, routedStamp(msg, d))
 		return Accepted, false
 	}
-	windowFree := c != nil && len(s.inflight) < c.window && s.queueLenLocked() == 0
+	windowFree := c != nil && !s.resuming && len(s.inflight) < c.window && s.queueLenLocked() == 0
 	if d.Shared && !windowFree {
 		return Refused, false
 	}
@@ -334,7 +338,7 @@ func (s *session) sendDeferred(ob *outbound) {
 	s.deferring--
 	// resume may have run on the connection already, or not yet: whichever
 	// of the two comes second leaves the message alone.
-	if c := s.conn; c != nil && ob.sentOn != s.gen && !ob.released && ob.msg != nil {
+	if c := s.conn; c != nil && !s.resuming && ob.sentOn != s.gen && !ob.released && ob.msg != nil {
 		if i := s.findLocked(ob.packetID); i >= 0 && s.inflight[i] == ob {
 			ob.sentOn = s.gen
 			if c.sendPublish(ob.msg, ob.qos, ob.retain, ob.packetID, false, ob.ids, ob.routed) {
@@ -371,7 +375,7 @@ func (s *session) findLocked(id uint16) int {
 // fillLocked moves queued messages into the inflight window while it has
 // room and the client is connected.
 func (s *session) fillLocked() {
-	for s.conn != nil && len(s.inflight) < s.conn.window && s.queueLenLocked() > 0 {
+	for s.conn != nil && !s.resuming && len(s.inflight) < s.conn.window && s.queueLenLocked() > 0 {
 		if s.qhead == len(s.queue) && !s.unspillLocked(false) {
 			break
 		}
@@ -485,6 +489,7 @@ func (s *session) pubcomp(id uint16) {
 func (s *session) resume() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.resuming = false
 	c := s.conn
 	if c == nil {
 		return
