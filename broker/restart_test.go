@@ -2,9 +2,13 @@ package broker_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -427,4 +431,92 @@ func TestPendingPubrelAcrossRestart(t *testing.T) {
 			back.ExpectNothing(300 * time.Millisecond)
 		})
 	}
+}
+
+// stuckStore is a memory store whose commits can be made to hang, as those
+// of a broker about to be killed: once stuck, Apply hands its batch to
+// hung and waits until the test ends, then fails without writing. A broker
+// started on the memory store meanwhile finds what a broker killed then
+// would have left.
+type stuckStore struct {
+	*memory.Store
+	stuck   atomic.Bool
+	hung    chan *store.Batch
+	release chan struct{}
+}
+
+func newStuckStore() *stuckStore {
+	return &stuckStore{Store: memory.New(), hung: make(chan *store.Batch, 1), release: make(chan struct{})}
+}
+
+func (s *stuckStore) Apply(b *store.Batch, sync bool) error {
+	if !s.stuck.Load() {
+		return s.Store.Apply(b, sync)
+	}
+	select {
+	case s.hung <- b:
+	default:
+	}
+	<-s.release
+	return errors.New("stuck store: not written")
+}
+
+// TestPubrelOnResumeWaitsForStore: a client that sent PUBREC and then
+// reconnects gets PUBREL only once the store knows of the PUBREC. Were the
+// broker to send it before, and crash before the commit, it would send the
+// PUBLISH again after the restart [MQTT-4.3.3-6] to a client that, having
+// answered PUBREL with PUBCOMP, takes it as a new message [MQTT-4.3.3-12]:
+// a QoS 2 message delivered twice.
+func TestPubrelOnResumeWaitsForStore(t *testing.T) {
+	st := newStuckStore()
+	b1 := testbroker.Start(t, broker.Options{Store: st, Logger: slog.New(slog.DiscardHandler)})
+	t.Cleanup(func() { close(st.release) }) // before b1 shuts down, its commits failing
+	sub, _ := mqtttest.Connect(t, b1.Addr, packet.V311, &packet.Connect{ClientID: "q2sub"})
+	sub.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "q2", QoS: 2}}})
+	sub.Expect(packet.TypeSuback)
+	pub, _ := mqtttest.Connect(t, b1.Addr, packet.V311, &packet.Connect{ClientID: "q2pub", CleanStart: true})
+	pub.Send(&packet.Publish{Topic: "q2", QoS: 2, PacketID: 1, Payload: []byte("once")})
+	pub.Expect(packet.TypePubrec)
+	pub.Send(&packet.Ack{Kind: packet.TypePubrel, PacketID: 1})
+	pub.Expect(packet.TypePubcomp)
+	p := sub.Expect(packet.TypePublish).(*packet.Publish)
+
+	// The PUBREC's commit hangs: the client reconnects before it is done.
+	st.stuck.Store(true)
+	sub.Send(&packet.Ack{Kind: packet.TypePubrec, PacketID: p.PacketID})
+	select {
+	case b := <-st.hung:
+		if !slices.ContainsFunc(b.Ops(), func(op store.Op) bool { return op.Bucket == store.Queues }) {
+			t.Fatalf("the hung commit has no queue entry: %+v", b.Ops())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no commit after the PUBREC")
+	}
+	sub.Close()
+	again, ack := mqtttest.Connect(t, b1.Addr, packet.V311, &packet.Connect{ClientID: "q2sub"})
+	if !ack.SessionPresent {
+		t.Fatal("session not present")
+	}
+	// The session resumes before the broker reads the PINGREQ: a PUBREL
+	// sent at once comes before the PINGRESP.
+	again.Send(&packet.Pingreq{})
+	if got := again.Expect(packet.TypePingresp); got.Type() != packet.TypePingresp {
+		t.Fatalf("got %+v", got)
+	}
+
+	// The broker is killed now. The one that takes over sends the PUBLISH
+	// again, which the client, with the packet id not released, knows.
+	b2 := testbroker.Start(t, broker.Options{Store: st.Store})
+	back, ack := mqtttest.Connect(t, b2.Addr, packet.V311, &packet.Connect{ClientID: "q2sub"})
+	if !ack.SessionPresent {
+		t.Fatal("session not present after the crash")
+	}
+	dup := back.Expect(packet.TypePublish).(*packet.Publish)
+	if !dup.Dup || dup.PacketID != p.PacketID || string(dup.Payload) != "once" {
+		t.Fatalf("after the crash got %+v, want the PUBLISH again with DUP and packet id %d", dup, p.PacketID)
+	}
+	back.Send(&packet.Ack{Kind: packet.TypePubrec, PacketID: p.PacketID})
+	back.Expect(packet.TypePubrel)
+	back.Send(&packet.Ack{Kind: packet.TypePubcomp, PacketID: p.PacketID})
+	back.ExpectNothing(300 * time.Millisecond)
 }

@@ -360,6 +360,7 @@ func (s *Server) attach(c *conn, clientID string, cleanStart bool, expiryInterva
 		default:
 			old.conn = c
 			old.gen++
+			old.resuming = true
 			old.username, old.anyUser = c.info.Username, false
 			old.expiry = expiryInterval
 			old.expiresAt = time.Time{}

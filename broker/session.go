@@ -92,6 +92,10 @@ type session struct {
 	// qos2In holds the packet ids of QoS 2 messages received from the client
 	// and not yet released by its PUBREL.
 	qos2In map[uint16]struct{}
+	// resuming is set from the attach of a connection to an existing
+	// session until resume: meanwhile no message goes out, lest it
+	// overtake those in flight that resume sends again [MQTT-4.6.0-6].
+	resuming bool
 }
 
 // outbound is one message on its way to a session's client.
@@ -189,7 +193,7 @@ func (s *session) deliverLocked(msg *Message, d Delivery, qos byte, retain bool)
 		c.sendPublish(msg, 0, retain, 0, false, d.Identifiers, routedStamp(msg, d))
 		return Accepted
 	}
-	windowFree := c != nil && len(s.inflight) < c.window && s.queueLenLocked() == 0
+	windowFree := c != nil && !s.resuming && len(s.inflight) < c.window && s.queueLenLocked() == 0
 	if d.Shared && !windowFree {
 		return Refused
 	}
@@ -345,7 +349,7 @@ func (s *session) sendDeferred(ob *outbound) {
 	s.deferring--
 	// resume may have run on the connection already, or not yet: whichever
 	// of the two comes second leaves the message alone.
-	if c := s.conn; c != nil && ob.sentOn != s.gen && !ob.released && ob.msg != nil {
+	if c := s.conn; c != nil && !s.resuming && ob.sentOn != s.gen && !ob.released && ob.msg != nil {
 		if i := s.findLocked(ob.packetID); i >= 0 && s.inflight[i] == ob {
 			ob.sentOn = s.gen
 			if c.sendPublish(ob.msg, ob.qos, ob.retain, ob.packetID, false, ob.ids, ob.routed) {
@@ -382,7 +386,7 @@ func (s *session) findLocked(id uint16) int {
 // fillLocked moves queued messages into the inflight window while it has
 // room and the client is connected.
 func (s *session) fillLocked() {
-	for s.conn != nil && len(s.inflight) < s.conn.window && s.queueLenLocked() > 0 {
+	for s.conn != nil && !s.resuming && len(s.inflight) < s.conn.window && s.queueLenLocked() > 0 {
 		if s.qhead == len(s.queue) && !s.unspillLocked(false) {
 			break
 		}
@@ -491,10 +495,12 @@ func (s *session) pubcomp(id uint16) {
 
 // resume re-sends what was in flight when the client last went away, then
 // what is queued: unacknowledged PUBLISH packets again with DUP set, and
-// PUBREL for messages the client had received [MQTT-4.4.0-1].
+// PUBREL for messages the client had received, once the store has their
+// PUBREC [MQTT-4.4.0-1].
 func (s *session) resume() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.resuming = false
 	c := s.conn
 	if c == nil {
 		return
@@ -509,7 +515,16 @@ func (s *session) resume() {
 			continue
 		}
 		if ob.released {
-			c.sendAck(packet.TypePubrel, ob.packetID, packet.Success)
+			// PUBREL once the store knows of the PUBREC, which may have
+			// come on the last connection just now: a client that has
+			// PUBREL forgets the packet id once it answers PUBCOMP, and
+			// a broker that crashed before the commit would send the
+			// PUBLISH again, a new message to that client
+			// [MQTT-4.3.3-6] [MQTT-4.3.3-12].
+			id := ob.packetID
+			if !s.srv.persist.deferLocked(func(error) { c.sendAck(packet.TypePubrel, id, packet.Success) }) {
+				c.sendAck(packet.TypePubrel, id, packet.Success)
+			}
 			continue
 		}
 		dup := ob.sentOn != 0

@@ -1,8 +1,11 @@
 package broker_test
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -167,4 +170,77 @@ func TestTakeoverStorm(t *testing.T) {
 	c, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "storm"})
 	c.Send(&packet.Pingreq{})
 	c.Expect(packet.TypePingresp)
+}
+
+// connectGate is an audit log handler that, once armed, holds the next
+// connection that logs a connect where it does so: after the session is
+// attached and the CONNACK is out, before the session resumes.
+type connectGate struct {
+	armed   atomic.Bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *connectGate) Enabled(context.Context, slog.Level) bool { return true }
+func (g *connectGate) WithAttrs([]slog.Attr) slog.Handler       { return g }
+func (g *connectGate) WithGroup(string) slog.Handler            { return g }
+
+// open lets the held connection, if any, go on. Only the test's goroutine
+// calls it.
+func (g *connectGate) open() {
+	select {
+	case <-g.release:
+	default:
+		close(g.release)
+	}
+}
+
+func (g *connectGate) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == "connect" && g.armed.CompareAndSwap(true, false) {
+		close(g.entered)
+		<-g.release
+	}
+	return nil
+}
+
+// TestResendBeforeNewMessages: a message that reaches a session between its
+// attach by a returning client and the resend of its messages in flight
+// goes after them, in the order the broker received them [MQTT-4.6.0-6]
+// (3.1.1) [MQTT-4.6.0-5] (5.0).
+func TestResendBeforeNewMessages(t *testing.T) {
+	g := &connectGate{entered: make(chan struct{}), release: make(chan struct{})}
+	b := testbroker.Start(t, broker.Options{Audit: slog.New(g)})
+	t.Cleanup(g.open)
+	sub, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "osub"})
+	sub.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "o", QoS: 1}}})
+	sub.Expect(packet.TypeSuback)
+	pub, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "opub", CleanStart: true})
+	pub.Send(&packet.Publish{Topic: "o", QoS: 1, PacketID: 1, Payload: []byte("first")})
+	pub.Expect(packet.TypePuback)
+	sub.Expect(packet.TypePublish) // not acknowledged
+	sub.Close()
+
+	// Held, the connection has not written its CONNACK yet: it is read
+	// once the gate opens.
+	g.armed.Store(true)
+	again := mqtttest.Dial(t, b.Addr, packet.V311)
+	again.Send(&packet.Connect{Version: packet.V311, ClientID: "osub"})
+	select {
+	case <-g.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no connect logged")
+	}
+	pub.Send(&packet.Publish{Topic: "o", QoS: 1, PacketID: 2, Payload: []byte("second")})
+	pub.Expect(packet.TypePuback)
+	g.open()
+	if ack := again.Expect(packet.TypeConnack).(*packet.Connack); !ack.SessionPresent {
+		t.Fatal("session not present")
+	}
+	for _, want := range []string{"first", "second"} {
+		p := again.Expect(packet.TypePublish).(*packet.Publish)
+		if string(p.Payload) != want {
+			t.Fatalf("got %q (DUP %t), want %q", p.Payload, p.Dup, want)
+		}
+		again.Send(&packet.Ack{Kind: packet.TypePuback, PacketID: p.PacketID})
+	}
 }

@@ -1,413 +1,427 @@
 package main
 
 import (
-	"bufio"
-	"errors"
+	"flag"
 	"fmt"
-	"io"
-	"net"
+	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"text/tabwriter"
 	"time"
 
 	"github.com/midgemq/midge/packet"
+	"github.com/midgemq/midge/store"
+	"github.com/midgemq/midge/store/pebble"
 )
 
-// TestCrashKeepsAcknowledged runs QoS 1 and QoS 2 traffic from several
-// publishers to persistent subscribers (one always online, one that comes
-// and goes, one offline until the end) while the broker process is killed
-// with SIGKILL and restarted, again and again. Every message acknowledged to
-// its publisher must reach every subscriber: at least once at QoS 1,
-// exactly once at QoS 2.
+var crashSeed = flag.Uint64("crash.seed", 0,
+	"seed of TestCrashKeepsAcknowledged's kill points and reconnect timing; 0 picks one")
+
+// crashMessages is the number of messages of each publisher.
+const crashMessages = 2000
+
+// TestCrashKeepsAcknowledged runs QoS 1 and QoS 2 traffic from four
+// publishers (3.1.1 and 5.0, each with several messages in flight) to
+// persistent subscribers while the broker process is killed with SIGKILL
+// and restarted, five times, in each durability that promises it. The
+// subscribers: two always online, two that come and go (one of them is
+// reconnecting at two of the kills), one offline until the end, one that
+// subscribes after the first kill, and one that takes two messages at a
+// time and acknowledges slowly, so that its queue backs up into the store.
+//
+// Every message acknowledged to its publisher must reach every subscriber
+// that was subscribed when it was published: at least once at QoS 1,
+// exactly once at QoS 2. No subscriber gets a message that was not
+// published, nor, subscribing late, one whose flow had ended before its
+// SUBSCRIBE. On each connection every publisher's messages come in the
+// order the broker received them [MQTT-4.6.0-5] (5.0) [MQTT-4.6.0-6]
+// (3.1.1), never more unacknowledged than the Receive Maximum allows. A QoS
+// 2 message comes again only under its packet id, with DUP, before its
+// PUBREL, and to a 5.0 client only after a reconnect. When all is
+// delivered, the store holds the sessions and nothing else.
 func TestCrashKeepsAcknowledged(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills and restarts the broker several times")
 	}
+	for _, durability := range []string{"batch", "sync"} {
+		t.Run("durability="+durability, func(t *testing.T) { testCrash(t, durability) })
+	}
+}
+
+func testCrash(t *testing.T, durability string) {
+	began := time.Now()
+	seed := *crashSeed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	t.Logf("seed %d (-crash.seed=%d repeats the kill points and reconnect timing)", seed, seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	cfg := filepath.Join(dir, "midge.toml")
 	err := os.WriteFile(cfg, fmt.Appendf(nil, `data_dir = %q
 log_level = "warn"
+durability = %q
 max_queued_messages = 100000
 [[listener]]
 address = %q
-`, filepath.Join(dir, "data"), addr), 0o600)
+`, filepath.Join(dir, "data"), durability, addr), 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var procs []*proc
 	start := func() *proc {
 		p := startMidge(t, "serve", "--config", cfg)
+		procs = append(procs, p)
 		dialMidge(t, p, addr).Close()
 		return p
 	}
 	broker := start()
+	defer func() {
+		if t.Failed() {
+			for i, p := range procs {
+				if s := p.stderr.String(); s != "" {
+					t.Logf("broker %d log:\n%s", i, s)
+				}
+			}
+		}
+	}()
 
-	subs := []*crashSub{{id: "online"}, {id: "flaky"}, {id: "offline"}}
+	clock := &crashClock{}
+	pubs := []*crashPub{
+		{id: "pub-3.1.1-qos1", version: packet.V311, qos: 1},
+		{id: "pub-3.1.1-qos2", version: packet.V311, qos: 2},
+		{id: "pub-5.0-qos1", version: packet.V5, qos: 1},
+		{id: "pub-5.0-qos2", version: packet.V5, qos: 2},
+	}
+	for _, p := range pubs {
+		p.n, p.window, p.clock = crashMessages, 8, clock
+		p.init()
+	}
+	total := len(pubs) * crashMessages
+	sub := func(id string, v packet.Version, qos byte) *crashSub {
+		return &crashSub{id: id, version: v, qos: qos, pubs: pubs, clock: clock}
+	}
+	var (
+		online311 = sub("online-3.1.1", packet.V311, 2)
+		online5   = sub("online-5.0", packet.V5, 1)
+		flaky5    = sub("flaky-5.0", packet.V5, 2)
+		flaky311  = sub("flaky-3.1.1", packet.V311, 1)
+		offline   = sub("offline-3.1.1", packet.V311, 2)
+		late      = sub("late-5.0", packet.V5, 2)
+		slow      = sub("slow-5.0", packet.V5, 2)
+	)
+	slow.receiveMax, slow.ackDelay = 2, 3*time.Millisecond
+	slow.slow.Store(true)
+	subs := []*crashSub{online311, online5, flaky5, flaky311, offline, late, slow}
 	for _, s := range subs {
+		if s == late {
+			continue
+		}
 		if err := s.subscribe(addr); err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", s.id, err)
 		}
 	}
-	pubs := []*crashPub{{id: "pub0", qos: 1}, {id: "pub1", qos: 1}, {id: "pub2", qos: 2}}
-	const perPublisher = 400
-	deadline := time.Now().Add(60 * time.Second)
 
-	var wg sync.WaitGroup
+	deadline := time.Now().Add(90 * time.Second)
+	var pubWG sync.WaitGroup
 	pubErrs := make([]error, len(pubs))
+	quit := make(chan struct{})
+	defer func() {
+		close(quit)
+		pubWG.Wait()
+	}()
 	for i, p := range pubs {
-		wg.Go(func() { pubErrs[i] = p.run(addr, perPublisher, deadline) })
+		pubWG.Go(func() { pubErrs[i] = p.run(addr, deadline, quit) })
 	}
+	pubsDone := make(chan struct{})
+	go func() { pubWG.Wait(); close(pubsDone) }()
+
 	stop := make(chan struct{})
 	var subWG sync.WaitGroup
-	subWG.Go(func() { subs[0].consume(addr, stop, 0) })
-	subWG.Go(func() { subs[1].consume(addr, stop, 150*time.Millisecond) })
-
-	pubsDone := make(chan struct{})
-	go func() { wg.Wait(); close(pubsDone) }()
-	kills := 0
-	var progress []int // messages acknowledged when each kill came
-	for kills < 6 {
+	defer func() {
 		select {
-		case <-pubsDone:
-		case <-time.After(time.Duration(150+kills*60) * time.Millisecond):
+		case <-stop:
+		default:
+			close(stop)
 		}
+		subWG.Wait()
+	}()
+	jitter := func(r *rand.Rand) func(time.Duration) time.Duration {
+		return func(d time.Duration) time.Duration { return d/2 + time.Duration(r.Int64N(int64(d))) }
+	}
+	reconnects := make(chan reconnect)
+	subWG.Go(func() { online311.consume(addr, stop, 0, nil, nil) })
+	subWG.Go(func() { online5.consume(addr, stop, 0, nil, nil) })
+	subWG.Go(func() { slow.consume(addr, stop, 0, nil, nil) })
+	flakyRng5 := jitter(rand.New(rand.NewPCG(seed, 1)))
+	subWG.Go(func() { flaky5.consume(addr, stop, 300*time.Millisecond, flakyRng5, reconnects) })
+	flakyRng311 := jitter(rand.New(rand.NewPCG(seed, 2)))
+	subWG.Go(func() { flaky311.consume(addr, stop, 200*time.Millisecond, flakyRng311, nil) })
+
+	// Kill k comes once about k/6 of the messages are acknowledged; at
+	// kills 2 and 4 flaky-5.0 is reconnecting, with its CONNECT sent and
+	// with its session resuming.
+	acked := func() int {
 		n := 0
 		for _, p := range pubs {
 			n += p.count()
 		}
-		progress = append(progress, n)
+		return n
+	}
+	backlog := make(map[*crashSub]int)
+	watch := func() {
+		n := acked()
+		for _, s := range subs {
+			if s != late && s != offline {
+				backlog[s] = max(backlog[s], n-s.delivered())
+			}
+		}
+	}
+	var progress []string
+	last := 0
+	for k := 1; k <= 5; k++ {
+		// Each restarted broker takes some traffic before it is killed.
+		point := max(k*total/6+rng.IntN(total/12)-total/24, last+total/24)
+		for acked() < point {
+			select {
+			case <-pubsDone:
+				t.Fatalf("publishers ended before kill %d: %v", k, pubErrs)
+			case <-time.After(2 * time.Millisecond):
+			}
+			watch()
+		}
+		how := "while traffic runs"
+		if k == 2 || k == 4 {
+			r := reconnect{at: afterConnect, done: make(chan struct{})}
+			how = "as flaky-5.0 has sent CONNECT"
+			if k == 4 {
+				r.at, how = afterConnack, "as flaky-5.0 resumes its session"
+			}
+			select {
+			case reconnects <- r:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("flaky-5.0 did not take the request to reconnect for kill %d", k)
+			}
+			select {
+			case <-r.done:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("flaky-5.0 did not reconnect for kill %d", k)
+			}
+		}
 		broker.cmd.Process.Signal(syscall.SIGKILL)
 		broker.wait(t, 10)
-		kills++
+		last = acked()
+		progress = append(progress, fmt.Sprintf("%d %s", last, how))
 		broker = start()
+		if k == 1 {
+			if err := late.subscribe(addr); err != nil {
+				t.Fatalf("%s: %v", late.id, err)
+			}
+			subWG.Go(func() { late.consume(addr, stop, 0, nil, nil) })
+		}
 	}
-	select {
-	case <-pubsDone:
-	case <-time.After(time.Until(deadline)):
-		t.Fatal("publishers did not finish within 60s")
+	for done := false; !done; {
+		select {
+		case <-pubsDone:
+			done = true
+		case <-time.After(2 * time.Millisecond):
+			watch()
+		}
 	}
-	close(stop)
-	subWG.Wait()
 	for i, err := range pubErrs {
 		if err != nil {
 			t.Fatalf("%s: %v", pubs[i].id, err)
 		}
 	}
-	// Everyone collects what is left for them.
-	for _, s := range subs {
-		if err := s.drain(addr, 2*time.Second, 30*time.Second); err != nil {
-			t.Fatalf("%s: drain: %v", s.id, err)
+	published := time.Since(began)
+
+	// Everyone collects what is left for them: the offline subscriber
+	// comes, the slow one speeds up.
+	slow.slow.Store(false)
+	subWG.Go(func() { offline.consume(addr, stop, 0, nil, nil) })
+	complete := func() bool {
+		for _, s := range subs {
+			if s.lacks() {
+				return false
+			}
 		}
+		return true
 	}
+	for end := time.Now().Add(60 * time.Second); !complete() && time.Now().Before(end); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	close(stop)
+	subWG.Wait()
+	// Then each connects once more, for anything still in flight, and to
+	// see that nothing more comes.
+	var drainWG sync.WaitGroup
+	for _, s := range subs {
+		drainWG.Go(func() {
+			if err := s.drain(addr, 500*time.Millisecond, 10*time.Second); err != nil {
+				s.fault("drain: %v", err)
+			}
+		})
+	}
+	drainWG.Wait()
 	broker.cmd.Process.Signal(syscall.SIGTERM)
 	if code := broker.wait(t, 15); code != 0 {
 		t.Fatalf("midge exited %d after SIGTERM\n%s", code, broker.stderr.String())
 	}
+	// Everything was delivered, and every flow ended: the store keeps the
+	// sessions and nothing else, however often the broker died midway.
+	left := storeCounts(t, filepath.Join(dir, "data", "store"))
+	t.Logf("store after the run: %v", left)
+	if left[store.Sessions] != len(pubs)+len(subs) || left[store.Queues]+left[store.Messages]+left[store.Incoming] != 0 {
+		t.Errorf("store left with %v, want %d sessions and nothing else (seed %d)", left, len(pubs)+len(subs), seed)
+	}
 
-	acked := 0
+	t.Logf("%s durability: %d messages acknowledged to %d publishers in %v, %v in all; killed after %s",
+		durability, acked(), len(pubs), published.Round(time.Millisecond), time.Since(began).Round(time.Millisecond),
+		strings.Join(progress, ", "))
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "publisher\tQoS\tmessages\tconnections\tPUBLISH again\tPUBREL again\t")
 	for _, p := range pubs {
-		acked += len(p.acked)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t\n", p.id, p.qos, p.nacked, len(p.conns), p.resentPublish, p.resentPubrel)
+		for _, e := range p.errs {
+			t.Errorf("%s: %s (seed %d)", p.id, e, seed)
+		}
 	}
-	t.Logf("%d kills, after %v acknowledged messages; %d messages acknowledged to %d publishers", kills, progress, acked, len(pubs))
-	if progress[0] == 0 || progress[0] == acked {
-		t.Errorf("the first kill came outside the traffic (%d of %d acknowledged)", progress[0], acked)
-	}
+	tw.Flush()
+	t.Logf("publishers:\n%s", b.String())
+	b.Reset()
+	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "subscriber\tQoS\tconnections\tmax backlog\tacknowledged\tdelivered\tmissing\t"+
+		"QoS 1 again\tQoS 2 again\tQoS 2 re-sent by id\tout of order\t")
 	for _, s := range subs {
-		missing, extra, dups := 0, 0, 0
-		for _, p := range pubs {
-			for _, seq := range p.acked {
-				switch n := s.got[fmt.Sprintf("%s/%d", p.id, seq)]; {
-				case n == 0:
-					missing++
-				case n > 1 && p.qos == 2:
-					extra++
-				case n > 1:
-					dups += n - 1
+		r := s.check()
+		bl := "-"
+		if v, ok := backlog[s]; ok {
+			bl = fmt.Sprint(v)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", s.id, s.qos, len(s.conns), bl,
+			r.required, s.deliveries, r.missing, r.again1, r.again2, s.resent, r.disorder)
+		for _, e := range append(s.errs, r.errs...) {
+			t.Errorf("%s: %s (seed %d)", s.id, e, seed)
+		}
+	}
+	tw.Flush()
+	t.Logf("subscribers (acknowledged: the messages owed, for %s those routed after its SUBACK):\n%s", late.id, b.String())
+}
+
+// crashResult is what a subscriber got compared with what it was owed.
+type crashResult struct {
+	// required counts the messages owed: acknowledged to their publisher
+	// and, for a subscriber that subscribed late, routed after its SUBACK
+	// (crashPub.routed).
+	required, missing int
+	// again1 and again2 count the deliveries after the first, at QoS 1 and
+	// QoS 2: the first are allowed, the second are faults.
+	again1, again2 int
+	disorder       int
+	errs           []string
+}
+
+// owedLocked reports whether s must get message seq of p: acknowledged,
+// and routed after s subscribed. The caller holds s.mu and p.mu.
+func (s *crashSub) owedLocked(p *crashPub, seq int) bool {
+	return p.acked[seq] != 0 && p.routed[seq] > s.subackAt
+}
+
+// lacks reports whether s has yet to get a message it is owed.
+func (s *crashSub) lacks() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, p := range s.pubs {
+		p.mu.Lock()
+		for seq := range p.n {
+			if s.owedLocked(p, seq) && s.got[crashKey{i, seq}] == 0 {
+				p.mu.Unlock()
+				return true
+			}
+		}
+		p.mu.Unlock()
+	}
+	return false
+}
+
+// check compares what s got with what the publishers did.
+func (s *crashSub) check() crashResult {
+	var r crashResult
+	fault := func(format string, args ...any) {
+		if len(r.errs) < 10 {
+			r.errs = append(r.errs, fmt.Sprintf(format, args...))
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, p := range s.pubs {
+		p.mu.Lock()
+		for seq := range p.n {
+			n := s.got[crashKey{i, seq}]
+			switch {
+			case s.owedLocked(p, seq):
+				r.required++
+				if n == 0 {
+					r.missing++
+					fault("%s/%d missing: acknowledged (QoS %d) and never delivered", p.id, seq, p.qos)
+				}
+			case n > 0 && p.done[seq] != 0 && p.done[seq] < s.subscribeSent:
+				fault("%s/%d delivered, but its flow ended before the SUBSCRIBE", p.id, seq)
+			case n > 0 && p.sent[seq] == 0:
+				fault("%s/%d delivered, but never published", p.id, seq)
+			}
+			if n > 1 {
+				if min(p.qos, s.qos) == 2 {
+					r.again2 += n - 1
+					fault("%s/%d delivered %d times at QoS 2", p.id, seq, n)
+				} else {
+					r.again1 += n - 1
 				}
 			}
 		}
-		t.Logf("%s: %d deliveries, %d acknowledged messages missing, %d QoS 2 duplicates, %d QoS 1 duplicates",
-			s.id, s.deliveries, missing, extra, dups)
-		if missing > 0 || extra > 0 {
-			t.Errorf("%s lost %d acknowledged messages and got %d QoS 2 messages twice", s.id, missing, extra)
-		}
-	}
-}
-
-// crashConn is a minimal MQTT 3.1.1 client connection whose errors are
-// values, for goroutines that reconnect instead of failing the test.
-type crashConn struct {
-	nc net.Conn
-	br *bufio.Reader
-}
-
-func crashDial(addr, id string) (*crashConn, error) {
-	nc, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return nil, err
-	}
-	c := &crashConn{nc: nc, br: bufio.NewReader(nc)}
-	if err := c.send(&packet.Connect{Version: packet.V311, ClientID: id, KeepAlive: 30}); err != nil {
-		nc.Close()
-		return nil, err
-	}
-	p, err := c.read(5 * time.Second)
-	if err != nil {
-		nc.Close()
-		return nil, err
-	}
-	if ack, ok := p.(*packet.Connack); !ok || ack.ReasonCode != packet.Success {
-		nc.Close()
-		return nil, fmt.Errorf("connect: got %+v", p)
-	}
-	return c, nil
-}
-
-func (c *crashConn) send(p packet.Packet) error {
-	b, err := p.Append(nil, packet.V311)
-	if err != nil {
-		return err
-	}
-	c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	_, err = c.nc.Write(b)
-	return err
-}
-
-func (c *crashConn) read(d time.Duration) (packet.Packet, error) {
-	c.nc.SetReadDeadline(time.Now().Add(d))
-	h, err := packet.ReadFixedHeader(c.br, 0)
-	if err != nil {
-		return nil, err
-	}
-	body := make([]byte, h.Remaining)
-	if _, err := io.ReadFull(c.br, body); err != nil {
-		return nil, err
-	}
-	return packet.Decode(h, body, packet.V311)
-}
-
-// crashPub publishes numbered messages one at a time, re-sending after a
-// reconnect what was not acknowledged, and records what was.
-type crashPub struct {
-	id    string
-	qos   byte
-	mu    sync.Mutex
-	acked []int
-}
-
-func (p *crashPub) count() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.acked)
-}
-
-func (p *crashPub) ack(seq int) {
-	p.mu.Lock()
-	p.acked = append(p.acked, seq)
-	p.mu.Unlock()
-}
-
-func (p *crashPub) run(addr string, n int, deadline time.Time) error {
-	var c *crashConn
-	defer func() {
-		if c != nil {
-			c.nc.Close()
-		}
-	}()
-	for seq := 0; seq < n; seq++ {
-		pid := uint16(seq%60000 + 1)
-		received := false // PUBREC came: only PUBREL is re-sent
-		for attempt := 0; ; attempt++ {
-			if time.Now().After(deadline) {
-				return fmt.Errorf("message %d not through by the deadline", seq)
-			}
-			if c == nil {
-				var err error
-				if c, err = crashDial(addr, p.id); err != nil {
-					time.Sleep(20 * time.Millisecond)
-					continue
+		for k, keys := range s.conns {
+			var seqs []int
+			for _, key := range keys {
+				if key.pub == i {
+					seqs = append(seqs, key.seq)
 				}
 			}
-			done, err := p.exchange(c, seq, pid, attempt > 0, &received)
-			if err != nil {
-				c.nc.Close()
-				c = nil
-				continue
-			}
-			if done {
-				break
+			if j := inOrder(seqs, p.conns); j >= 0 {
+				r.disorder++
+				fault("connection %d: %s/%d out of order, after %v", k, p.id, seqs[j], seqs[max(0, j-5):j])
 			}
 		}
+		p.mu.Unlock()
 	}
-	if c != nil {
-		c.send(&packet.Disconnect{})
+	if len(s.pending) > 0 {
+		fault("%d QoS 2 messages never released", len(s.pending))
 	}
-	return nil
+	return r
 }
 
-// exchange takes one message through its QoS flow on c.
-func (p *crashPub) exchange(c *crashConn, seq int, pid uint16, dup bool, received *bool) (bool, error) {
-	if !*received {
-		err := c.send(&packet.Publish{Topic: "crash/" + p.id, QoS: p.qos, PacketID: pid, Dup: dup,
-			Payload: fmt.Appendf(nil, "%s/%d", p.id, seq)})
-		if err != nil {
-			return false, err
-		}
-	} else if err := c.send(&packet.Ack{Kind: packet.TypePubrel, PacketID: pid}); err != nil {
-		return false, err
-	}
-	for {
-		pk, err := c.read(5 * time.Second)
-		if err != nil {
-			return false, err
-		}
-		a, ok := pk.(*packet.Ack)
-		if !ok || a.PacketID != pid {
-			continue
-		}
-		switch a.Kind {
-		case packet.TypePuback:
-			p.ack(seq)
-			return true, nil
-		case packet.TypePubrec:
-			if !*received {
-				// PUBREC acknowledges a QoS 2 message to its publisher.
-				*received = true
-				p.ack(seq)
-			}
-			if err := c.send(&packet.Ack{Kind: packet.TypePubrel, PacketID: pid}); err != nil {
-				return false, err
-			}
-		case packet.TypePubcomp:
-			return true, nil
-		}
-	}
-}
-
-// crashSub is a persistent subscriber that counts what it receives, and
-// keeps the QoS 2 packet ids it has received and not yet seen released, so
-// that it counts a QoS 2 message once however often it is re-sent.
-type crashSub struct {
-	id         string
-	mu         sync.Mutex
-	got        map[string]int
-	deliveries int
-	pending    map[uint16]bool
-}
-
-func (s *crashSub) subscribe(addr string) error {
-	s.got = make(map[string]int)
-	s.pending = make(map[uint16]bool)
-	c, err := crashDial(addr, s.id)
+// storeCounts returns the number of records in each bucket of the store in
+// dir.
+func storeCounts(t *testing.T, dir string) map[store.Bucket]int {
+	t.Helper()
+	st, err := pebble.Open(dir, pebble.Options{ReadOnly: true, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
-		return err
+		t.Fatal(err)
 	}
-	defer c.nc.Close()
-	if err := c.send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "crash/#", QoS: 2}}}); err != nil {
-		return err
-	}
-	if _, err := c.read(5 * time.Second); err != nil {
-		return fmt.Errorf("suback: %w", err)
-	}
-	return c.send(&packet.Disconnect{})
-}
-
-// consume stays connected, reconnecting after errors, until stop; with
-// period > 0 it disconnects and reconnects every period.
-func (s *crashSub) consume(addr string, stop <-chan struct{}, period time.Duration) {
-	for {
-		select {
-		case <-stop:
-			return
-		default:
-		}
-		c, err := crashDial(addr, s.id)
+	defer st.Close()
+	counts := make(map[store.Bucket]int)
+	for _, b := range []store.Bucket{store.Sessions, store.Queues, store.Messages, store.Retained, store.Incoming} {
+		err := st.Scan(b, "", func(string, []byte) error { counts[b]++; return nil })
 		if err != nil {
-			time.Sleep(20 * time.Millisecond)
-			continue
-		}
-		until := time.Now().Add(time.Hour)
-		if period > 0 {
-			until = time.Now().Add(period)
-		}
-		for time.Now().Before(until) {
-			select {
-			case <-stop:
-				until = time.Now()
-				continue
-			default:
-			}
-			if err := s.handle(c, 50*time.Millisecond); err != nil && !isTimeout(err) {
-				break
-			}
-		}
-		c.send(&packet.Disconnect{})
-		c.nc.Close()
-		if period > 0 {
-			time.Sleep(period)
+			t.Fatal(err)
 		}
 	}
-}
-
-// drain connects and reads until nothing has come for quiet.
-func (s *crashSub) drain(addr string, quiet, limit time.Duration) error {
-	c, err := crashDial(addr, s.id)
-	if err != nil {
-		return err
-	}
-	defer c.nc.Close()
-	end := time.Now().Add(limit)
-	for time.Now().Before(end) {
-		if err := s.handle(c, quiet); err != nil {
-			if isTimeout(err) {
-				return c.send(&packet.Disconnect{})
-			}
-			return err
-		}
-	}
-	return errors.New("still receiving after the limit")
-}
-
-// handle reads one packet and answers it.
-func (s *crashSub) handle(c *crashConn, d time.Duration) error {
-	pk, err := c.read(d)
-	if err != nil {
-		return err
-	}
-	switch pk := pk.(type) {
-	case *packet.Publish:
-		s.mu.Lock()
-		count := true
-		if pk.QoS == 2 {
-			count = !s.pending[pk.PacketID]
-			s.pending[pk.PacketID] = true
-		}
-		if count {
-			s.got[string(pk.Payload)]++
-			s.deliveries++
-		}
-		s.mu.Unlock()
-		switch pk.QoS {
-		case 1:
-			return c.send(&packet.Ack{Kind: packet.TypePuback, PacketID: pk.PacketID})
-		case 2:
-			return c.send(&packet.Ack{Kind: packet.TypePubrec, PacketID: pk.PacketID})
-		}
-	case *packet.Ack:
-		if pk.Kind == packet.TypePubrel {
-			s.mu.Lock()
-			delete(s.pending, pk.PacketID)
-			s.mu.Unlock()
-			return c.send(&packet.Ack{Kind: packet.TypePubcomp, PacketID: pk.PacketID})
-		}
-	}
-	return nil
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	return counts
 }
