@@ -44,14 +44,11 @@
 //
 // # Caveats
 //
-//   - MQTT 5.0 clients are served with the 5.0 encoding and reason codes, but
-//     5.0-only behaviour beyond session and message expiry (topic aliases, flow
-//     control by Receive Maximum, enhanced authentication) is not yet done.
-//   - CONNACK does not wait for the store: a will, or a new persistent
-//     session, reaches it within one commit after the CONNACK. The will of
-//     a connection open when the broker crashed is published after the
-//     restart, its Will Delay Interval counted from the restart (see
-//     will.go).
+//   - A persistent session's CONNACK waits for the commit that holds its
+//     record and will; the will of a session that ends with its connection
+//     is not waited for and reaches the store within one commit. The will of a connection open when the broker crashed is
+//     published after the restart, its Will Delay Interval counted from
+//     the restart (see will.go).
 //   - Records are JSON for now; a binary encoding would be smaller and
 //     faster.
 package broker

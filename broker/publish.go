@@ -253,7 +253,7 @@ func (c *conn) handleAck(h packet.FixedHeader, body []byte) error {
 			code = packet.PacketIdentifierNotFound
 		}
 		// PUBREL once the store knows the message was received: after a
-		// crash the broker must not send it again as new [MQTT-4.3.3-5].
+		// crash the broker must not send it again as new [MQTT-4.3.3-6].
 		id := a.PacketID
 		c.srv.persist.whenDurable(func(error) { c.sendAck(packet.TypePubrel, id, code) })
 	case packet.TypePubrel:

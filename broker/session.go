@@ -463,7 +463,7 @@ func (s *session) pubrec(id uint16) bool {
 		return true // a repeated PUBREC
 	}
 	ob.released = true
-	// From here on the message itself is never sent again [MQTT-4.3.3-5]:
+	// From here on the message itself is never sent again [MQTT-4.3.3-6]:
 	// only PUBREL is, on reconnect.
 	ob.msg = nil
 	if ob.stored {
@@ -541,7 +541,7 @@ func (s *session) resume() {
 
 // receiveQoS2 records the packet id of an incoming QoS 2 PUBLISH. It
 // reports false when the id is already recorded: the PUBLISH is a
-// duplicate and must not be delivered again [MQTT-4.3.3-9].
+// duplicate and must not be delivered again [MQTT-4.3.3-10].
 func (s *session) receiveQoS2(id uint16) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
