@@ -1,12 +1,10 @@
 package broker_test
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,24 +14,6 @@ import (
 	"github.com/midgemq/midge/packet"
 	"github.com/midgemq/midge/store"
 )
-
-// logBuffer collects a broker's log output for a test to read.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestStoreFullRecovers fills a Pebble store over MaxStoreBytes with
 // messages queued for an offline persistent session, until QoS 1 messages
@@ -47,7 +27,7 @@ func TestStoreFullRecovers(t *testing.T) {
 		most     = 4 * maxBytes / size // enough to fill it four times over
 	)
 	st := tempPebble(t)
-	var logs logBuffer
+	var logs syncBuffer
 	b := testbroker.Start(t, broker.Options{Store: st, MaxStoreBytes: maxBytes,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	t.Cleanup(func() {
