@@ -31,6 +31,21 @@ func newOpCounter(st store.Store) *opCounter {
 	return &opCounter{Store: st, entered: make(chan struct{}, 1), counts: make(map[store.Bucket]map[store.OpKind]int)}
 }
 
+// holdCommits makes every Apply from now on wait until the returned
+// function is called (once); a test that fails first has them released at
+// its cleanup. A signal of a commit entered before the hold is discarded.
+func (c *opCounter) holdCommits(t *testing.T) (release func()) {
+	c.hold.Lock()
+	var once sync.Once
+	release = func() { once.Do(c.hold.Unlock) }
+	t.Cleanup(release)
+	select {
+	case <-c.entered:
+	default:
+	}
+	return release
+}
+
 func (c *opCounter) Apply(b *store.Batch, sync bool) error {
 	c.applies.Add(1)
 	if sync {
@@ -82,17 +97,7 @@ func TestAcknowledgedBeforeCommitNotWritten(t *testing.T) {
 	// No commit ends until the subscriber has acknowledged everything.
 	// The first message goes to a commit that waits; the others are
 	// written to the next batch.
-	ops.hold.Lock()
-	held := true
-	t.Cleanup(func() {
-		if held { // the test failed holding it
-			ops.hold.Unlock()
-		}
-	})
-	select {
-	case <-ops.entered:
-	default:
-	}
+	release := ops.holdCommits(t)
 	for i := range n {
 		if i == 1 {
 			select {
@@ -111,8 +116,7 @@ func TestAcknowledgedBeforeCommitNotWritten(t *testing.T) {
 		sub.Send(&packet.Ack{Kind: packet.TypePuback, PacketID: p.PacketID})
 	}
 	pub.ExpectNothing(100 * time.Millisecond) // no PUBACK before the commit
-	held = false
-	ops.hold.Unlock()
+	release()
 	for range n {
 		pub.Expect(packet.TypePuback)
 	}

@@ -50,17 +50,7 @@ func testGroupCommitSharesFsync(t *testing.T, d broker.Durability) {
 	testbroker.Eventually(t, 5*time.Second, queued(0))
 
 	// The first message goes to a commit whose Apply waits.
-	ops.hold.Lock()
-	held := true
-	t.Cleanup(func() {
-		if held { // the test failed holding it
-			ops.hold.Unlock()
-		}
-	})
-	select {
-	case <-ops.entered:
-	default:
-	}
+	release := ops.holdCommits(t)
 	pubs[0].Send(&packet.Publish{Topic: "g/0", QoS: 1, PacketID: 1, Payload: []byte("0")})
 	select {
 	case <-ops.entered:
@@ -85,8 +75,7 @@ func testGroupCommitSharesFsync(t *testing.T, d broker.Durability) {
 		t.Fatalf("%d commits began while one was held", got-applies)
 	}
 
-	held = false
-	ops.hold.Unlock()
+	release()
 	for i, pub := range pubs {
 		if a := pub.Expect(packet.TypePuback).(*packet.Ack); a.PacketID != 1 {
 			t.Fatalf("publisher %d: PUBACK for packet id %d", i, a.PacketID)
