@@ -371,6 +371,55 @@ func TestAckPubrelStoreError(t *testing.T) {
 	}
 }
 
+// TestAckPubrecStoreError: a subscriber's PUBREC whose store write fails
+// gets no PUBREL, since a client that has PUBREL forgets the packet id
+// after its PUBCOMP while a broker restarted on the store would send the
+// message again [MQTT-4.3.3-6]. The connection ends (5.0 says why); the
+// next one gets PUBREL, not the message [MQTT-4.4.0-1], and so does a
+// broker started afterwards on the store, which now holds the PUBREC.
+func TestAckPubrecStoreError(t *testing.T) {
+	for _, v := range versions {
+		t.Run(v.String(), func(t *testing.T) {
+			b, st := startFailing(t, broker.Options{})
+			sub, _ := mqtttest.Connect(t, b.Addr, v, persistentConnect(v, "sub"))
+			subscribeOK(t, sub, 1, packet.Subscription{Filter: "t", QoS: 2})
+			pub, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "pub", CleanStart: true})
+			pub.Send(&packet.Publish{Topic: "t", QoS: 2, PacketID: 1, Payload: []byte("once")})
+			expectAck(t, pub, packet.TypePubrec, 1, packet.Success)
+			completeQoS2(t, pub, 1)
+			p := expectPublish(t, sub, "once")
+
+			st.fail.Store(true)
+			sub.Send(&packet.Ack{Kind: packet.TypePubrec, PacketID: p.PacketID})
+			got := sub.ExpectClosed(2 * time.Second)
+			if v == packet.V5 {
+				if len(got) != 1 || got[0].Type() != packet.TypeDisconnect ||
+					got[0].(*packet.Disconnect).ReasonCode != packet.ImplementationSpecificError {
+					t.Fatalf("got %v, want DISCONNECT ImplementationSpecificError alone", got)
+				}
+			} else if len(got) != 0 {
+				t.Fatalf("got %v before the close, want no PUBREL", got)
+			}
+			st.fail.Store(false)
+
+			sub, ack := mqtttest.Connect(t, b.Addr, v, persistentConnect(v, "sub"))
+			if !ack.SessionPresent {
+				t.Fatal("session not present")
+			}
+			expectAck(t, sub, packet.TypePubrel, p.PacketID, packet.Success)
+			sub.ExpectNothing(100 * time.Millisecond)
+
+			// Another broker on the store, as after a crash, knows the
+			// message was received: PUBREL again, not the PUBLISH.
+			b2 := testbroker.Start(t, broker.Options{Store: st.Store})
+			again, _ := mqtttest.Connect(t, b2.Addr, v, persistentConnect(v, "sub"))
+			expectAck(t, again, packet.TypePubrel, p.PacketID, packet.Success)
+			again.Send(&packet.Ack{Kind: packet.TypePubcomp, PacketID: p.PacketID})
+			again.ExpectNothing(100 * time.Millisecond)
+		})
+	}
+}
+
 // TestAckQueueFull: a QoS 1 or 2 message that a persistent session's full
 // queue refuses still reaches the other subscribers. A 5.0 publisher is
 // told with Quota exceeded, and the packet id of a refused QoS 2 message

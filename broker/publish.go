@@ -249,13 +249,14 @@ func (c *conn) handleAck(h packet.FixedHeader, body []byte) error {
 			return nil
 		}
 		code := packet.Success
-		if !c.sess.pubrec(a.PacketID) {
+		known, stored := c.sess.pubrec(a.PacketID)
+		if !known {
 			code = packet.PacketIdentifierNotFound
 		}
 		// PUBREL once the store knows the message was received: after a
 		// crash the broker must not send it again as new [MQTT-4.3.3-6].
-		id := a.PacketID
-		c.srv.persist.whenDurable(func(error) { c.sendAck(packet.TypePubrel, id, code) })
+		id, sess := a.PacketID, c.sess
+		c.srv.persist.whenDurable(func(err error) { c.pubrelWhenStored(sess, id, code, stored, err) })
 	case packet.TypePubrel:
 		code := packet.Success
 		known, stored := c.sess.release(a.PacketID)
@@ -280,6 +281,22 @@ func (c *conn) handleAck(h packet.FixedHeader, body []byte) error {
 		c.sess.pubcomp(a.PacketID)
 	}
 	return nil
+}
+
+// pubrelWhenStored sends the PUBREL of id with code once the store write
+// of the message's received state has ended with err. When that write
+// failed (stored: there was one), no PUBREL goes out: a client that had it
+// would answer PUBCOMP and forget id, while a broker restarted on the
+// store would send the message again, a new one to the client
+// [MQTT-4.3.3-6]. The entry is written again and the connection ends
+// (5.0 says why); the next connection gets PUBREL once the store holds it.
+func (c *conn) pubrelWhenStored(sess *session, id uint16, code packet.ReasonCode, stored bool, err error) {
+	if err != nil && stored {
+		sess.rewriteReleased(id)
+		c.abort(packet.ImplementationSpecificError, "store write failed: PUBREC not recorded")
+		return
+	}
+	c.sendAck(packet.TypePubrel, id, code)
 }
 
 // refusePublish answers a PUBLISH the broker will not route: a 5.0 client

@@ -450,17 +450,19 @@ func (s *session) puback(id uint16) {
 }
 
 // pubrec handles the client's PUBREC for id: the message is received and
-// the broker answers PUBREL [MQTT-4.3.3-4]. It reports whether id was known.
-func (s *session) pubrec(id uint16) bool {
+// the broker answers PUBREL [MQTT-4.3.3-4]. It reports whether id was
+// known, and whether the entry's new state was written to the store
+// (stored).
+func (s *session) pubrec(id uint16) (known, stored bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	i := s.findLocked(id)
 	if i < 0 || s.inflight[i].qos != 2 {
-		return false
+		return false, false
 	}
 	ob := s.inflight[i]
 	if ob.released {
-		return true // a repeated PUBREC
+		return true, false // a repeated PUBREC
 	}
 	ob.released = true
 	// From here on the message itself is never sent again [MQTT-4.3.3-6]:
@@ -469,8 +471,20 @@ func (s *session) pubrec(id uint16) bool {
 	if ob.stored {
 		s.srv.persist.dropRefLocked(ob)
 		s.srv.persist.putEntryLocked(s, ob)
+		stored = true
 	}
-	return true
+	return true, stored
+}
+
+// rewriteReleased writes the entry of the released message id again,
+// after the store failed to write it: resume then sends PUBREL once a
+// commit holds it.
+func (s *session) rewriteReleased(id uint16) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i := s.findLocked(id); i >= 0 && s.inflight[i].released && s.inflight[i].stored {
+		s.srv.persist.putEntryLocked(s, s.inflight[i])
+	}
 }
 
 // forget ends the delivery of the inflight message id whatever its state.
@@ -521,8 +535,8 @@ func (s *session) resume() {
 			// a broker that crashed before the commit would send the
 			// PUBLISH again, a new message to that client
 			// [MQTT-4.3.3-6] [MQTT-4.3.3-12].
-			id := ob.packetID
-			if !s.srv.persist.deferLocked(func(error) { c.sendAck(packet.TypePubrel, id, packet.Success) }) {
+			id, stored := ob.packetID, ob.stored
+			if !s.srv.persist.deferLocked(func(err error) { c.pubrelWhenStored(s, id, packet.Success, stored, err) }) {
 				c.sendAck(packet.TypePubrel, id, packet.Success)
 			}
 			continue
