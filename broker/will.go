@@ -56,8 +56,10 @@ import (
 // the broker closes the socket: a client that has seen the close can count
 // on the will never being published, crash or not (in DurabilityBatch and
 // DurabilitySync; DurabilityNone loses at most its write-behind second).
-// The CONNACK does not wait for the store: a will reaches it within one
-// commit of the CONNECT.
+// A persistent session's CONNACK waits for the commit that holds its
+// record, will included; that of a session that ends with its connection
+// does not wait for the store, and its will reaches it within one commit
+// of the CONNECT.
 
 // willKey keys the will record n of a connection of clientID in
 // store.Wills.
