@@ -54,7 +54,7 @@
 // empty directory. The broker then starts without persistent sessions,
 // queued messages or retained messages.
 //
-//	mv /var/lib/midge /var/lib/midge.corrupt-$(date +%Y%m%d)
+//	mv /var/lib/midge /var/lib/midge.corrupt-$(date +%Y%m%d-%H%M%S)
 //	mkdir /var/lib/midge
 //
 // # Caveats
