@@ -164,3 +164,25 @@ func (h *Histogram) Summary() Latency {
 		Max:   h.Max(),
 	}
 }
+
+// Since returns the values recorded into h after prev was taken, where prev is an earlier copy of h's counts (a
+// Histogram that h was merged into when h held only what prev holds). Its Max is the highest value of the highest
+// bucket it counts, not capped by h's Max, which may be older; its sum, and so its Mean, are h's less prev's.
+func (h *Histogram) Since(prev *Histogram) *Histogram {
+	d := new(Histogram)
+	top := -1
+	for i := range h.counts {
+		if n := h.counts[i].Load() - prev.counts[i].Load(); n > 0 {
+			d.counts[i].Store(n)
+			d.total.Add(n)
+			top = i
+		}
+	}
+	d.sum.Store(max(h.sum.Load()-prev.sum.Load(), 0))
+	if top >= 0 {
+		_, hi := bucketRange(top)
+		d.max.Store(min(hi, h.max.Load()))
+	}
+	return d
+}
+

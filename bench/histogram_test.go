@@ -166,3 +166,50 @@ func BenchmarkHistogramRecord(b *testing.B) {
 		v = v*3 + 7
 	}
 }
+
+// TestHistogramSince checks that Since counts only the values recorded after the copy it is given.
+func TestHistogramSince(t *testing.T) {
+	var h Histogram
+	for range 1000 {
+		h.Record(time.Second) // before the copy: must not show
+	}
+	var seen Histogram
+	seen.Merge(&h)
+	if d := h.Since(&seen); d.Count() != 0 || d.Max() != 0 || d.Quantile(0.5) != 0 {
+		t.Fatalf("nothing new, got count %d, max %v", d.Count(), d.Max())
+	}
+	for i := range 100 {
+		h.Record(time.Duration(i+1) * time.Millisecond)
+	}
+	d := h.Since(&seen)
+	if d.Count() != 100 {
+		t.Fatalf("count %d, want 100", d.Count())
+	}
+	if p50 := d.Quantile(0.5); p50 < 49*time.Millisecond || p50 > 51*time.Millisecond {
+		t.Errorf("p50 %v, want about 50ms", p50)
+	}
+	if p99 := d.Quantile(0.99); p99 < 98*time.Millisecond || p99 > 100*time.Millisecond {
+		t.Errorf("p99 %v, want about 99ms", p99)
+	}
+	if m := d.Max(); m < 100*time.Millisecond || m > 101*time.Millisecond {
+		t.Errorf("max %v, want about 100ms (not the older 1s)", m)
+	}
+	if mean := d.Mean(); mean < 50*time.Millisecond || mean > 51*time.Millisecond {
+		t.Errorf("mean %v, want 50.5ms", mean)
+	}
+}
+
+// TestRoundLatency checks the rounding of the progress line to three significant digits.
+func TestRoundLatency(t *testing.T) {
+	for _, tc := range []struct{ in, want time.Duration }{
+		{999, 999},
+		{1234, 1230},
+		{1234567, 1230000},
+		{98765432, 98800000},
+		{12345678901, 12300000000},
+	} {
+		if got := roundLatency(tc.in); got != tc.want {
+			t.Errorf("roundLatency(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}

@@ -384,12 +384,41 @@ func (rn *runner) pinger(done <-chan struct{}) {
 	}
 }
 
+// latencySince returns the latency figures of the deliveries counted since seen was last brought up to date, as
+// "  p50 1.2ms  p99 3.4ms  max 5ms" ("" when there are none), and brings seen up to date.
+func (rn *runner) latencySince(seen *Histogram) string {
+	now := new(Histogram)
+	for _, h := range rn.hists {
+		now.Merge(h)
+	}
+	win := now.Since(seen)
+	*seen = Histogram{}
+	seen.Merge(now)
+	if win.Count() == 0 {
+		return ""
+	}
+	return fmt.Sprintf("  p50 %v  p99 %v  max %v", roundLatency(win.Quantile(0.50)), roundLatency(win.Quantile(0.99)),
+		roundLatency(win.Max()))
+}
+
+// roundLatency rounds d to three significant digits for a progress line.
+func roundLatency(d time.Duration) time.Duration {
+	for unit := time.Duration(1); unit < time.Hour; unit *= 10 {
+		if d < 1000*unit {
+			return d.Round(unit)
+		}
+	}
+	return d.Round(time.Second)
+}
+
 // progress writes a progress line to Config.Progress every second until done closes.
 func (rn *runner) progress(done <-chan struct{}) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	var lastSent, lastAcked, lastRecv, lastConns int64
 	last := time.Now()
+	// seen holds the latencies counted up to the last line, so that each line gives those of its second.
+	seen := new(Histogram)
 	for {
 		select {
 		case <-done:
@@ -412,8 +441,8 @@ func (rn *runner) progress(done <-chan struct{}) {
 			continue
 		}
 		sent, acked, recv := rn.n.sent.Load(), rn.n.acked.Load(), rn.n.received.Load()
-		fmt.Fprintf(rn.cfg.Progress, "%6.1fs  conns %d  pub %.0f/s  acked %.0f/s  recv %.0f/s  owed %d  lost conns %d\n",
+		fmt.Fprintf(rn.cfg.Progress, "%6.1fs  conns %d  pub %.0f/s  acked %.0f/s  recv %.0f/s%s  owed %d  lost conns %d\n",
 			elapsed, conns, rate(sent, &lastSent), rate(acked, &lastAcked), rate(recv, &lastRecv),
-			max(rn.gate.owed(), 0), rn.connLost.Load())
+			rn.latencySince(seen), max(rn.gate.owed(), 0), rn.connLost.Load())
 	}
 }

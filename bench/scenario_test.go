@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -140,6 +141,53 @@ func TestScenarios(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// syncWriter collects what is written to it from any goroutine.
+type syncWriter struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// TestProgress checks the progress lines of a message run: one a second, with the rates, and the latency of the
+// deliveries of that second where it had any.
+func TestProgress(t *testing.T) {
+	b := testbroker.Start(t, broker.Options{})
+	var out syncWriter
+	res := runBench(t, b.Addr, bench.Config{Scenario: bench.ScenarioP2P, QoS: 1, Publishers: 2, Rate: 200,
+		Duration: 2500 * time.Millisecond, Progress: &out})
+	checkFigures(t, res)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("%d progress lines, want at least 2:\n%s", len(lines), out.String())
+	}
+	withLatency := 0
+	for _, l := range lines {
+		for _, want := range []string{"pub ", "recv ", "owed "} {
+			if !strings.Contains(l, want) {
+				t.Errorf("progress line %q has no %q", l, want)
+			}
+		}
+		// A second without deliveries (connecting, under load) has no latency to show.
+		if strings.Contains(l, " p50 ") && strings.Contains(l, " p99 ") && strings.Contains(l, " max ") {
+			withLatency++
+		}
+	}
+	if withLatency == 0 {
+		t.Errorf("no progress line shows latency:\n%s", out.String())
+	}
 }
 
 func TestConn(t *testing.T) {

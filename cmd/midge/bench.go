@@ -21,7 +21,8 @@ const benchUsage = `Usage: midge bench SCENARIO [flags]
 Load an MQTT broker and report what it sustained: messages per second in
 (published) and out (received), loss and duplicates, publish-to-delivery
 latency, and connect rate and latency. A progress line goes to stderr every
-second (-quiet turns it off); the summary goes to stdout (-json, -gobench).
+second, with the rates and the latency (p50, p99, max) of that second
+(-quiet turns it off); the summary goes to stdout (-json, -gobench).
 Only loopback brokers are loaded unless -allow-remote is given.
 
 Scenarios (TOPIC is -topic):
