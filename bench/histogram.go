@@ -185,4 +185,3 @@ func (h *Histogram) Since(prev *Histogram) *Histogram {
 	}
 	return d
 }
-
