@@ -16,6 +16,7 @@ const (
 	auditReauth         = "reauthenticated" // a 5.0 re-authentication succeeded
 	auditDenied         = "denied"          // the Authorizer refused a publish, subscribe or will
 	auditDisconnect     = "disconnect"      // a client's connection ended
+	auditRevoked        = "revoked"         // a subscription taken back after a change of the Authorizer's rules
 )
 
 // audit writes one record of event about this connection's client to the

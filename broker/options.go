@@ -110,7 +110,8 @@ type Options struct {
 	// user name that connects with the session's client id and Clean
 	// Start 0 does not resume it (subscriptions and queued messages were
 	// authorized for the other user) but starts a new one, with Session
-	// Present 0.
+	// Present 0. When its rules change, Server.Reauthorize asks it again
+	// about the subscriptions made before.
 	Authorizer Authorizer
 
 	// Store keeps persistent sessions, their queued and inflight messages,

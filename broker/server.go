@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -49,6 +50,10 @@ type Server struct {
 
 	// lim holds the Limits in force; see SetLimits.
 	lim liveLimits
+	// authGen numbers the changes of the Authorizer's rules (see
+	// reauthorize.go); it starts at 1, so that sessions restored from the
+	// store, checked at 0, are checked when their clients resume them.
+	authGen atomic.Uint64
 }
 
 // New returns a Server configured by opts, after filling defaults and
@@ -69,6 +74,7 @@ func New(opts Options) (*Server, error) {
 		conns:     make(map[*conn]struct{}),
 	}
 	s.expiry = newExpiry()
+	s.authGen.Store(1)
 	if opts.AuthFailureLimit > 0 {
 		s.guard = newAuthGuard(opts.AuthFailureLimit, opts.AuthBanTime)
 	}

@@ -37,6 +37,12 @@ type session struct {
 	// name: the next client resumes it and then owns it.
 	username string
 	anyUser  bool
+	// authGen is the Server.authGen at which the Authorizer last decided
+	// the subscriptions, and authInfo the ClientInfo of the session's last
+	// connection, kept only while an Authorizer is set (see
+	// reauthorize.go).
+	authGen  uint64
+	authInfo *ClientInfo
 	// persistent sessions outlive their connection (MQTT 3.1.1 Clean
 	// Session 0; MQTT 5.0 Session Expiry Interval > 0).
 	persistent bool

@@ -38,6 +38,9 @@ func (c *conn) handleSubscribe(h packet.FixedHeader, body []byte) error {
 		existed, stored bool
 	}
 	var added []addedSub
+	// The number of the Authorizer's rules these subscriptions are decided
+	// under (see reauthorize.go).
+	authGen := c.srv.authGen.Load()
 	for i, req := range p.Subscriptions {
 		if err := topic.ValidateFilter(req.Filter); err != nil {
 			ack.ReasonCodes[i] = packet.TopicFilterInvalid
@@ -87,6 +90,16 @@ func (c *conn) handleSubscribe(h packet.FixedHeader, body []byte) error {
 		if logDebug(c.srv.log) {
 			c.logger().Debug("subscribed", "filter", req.Filter, "qos", sub.QoS)
 		}
+	}
+	if revoked := c.recheckSubscribe(authGen); revoked != nil {
+		for _, a := range added {
+			if slices.Contains(revoked, a.sub.Filter) {
+				ack.ReasonCodes[a.i] = packet.NotAuthorized
+			}
+		}
+		sendRetained = slices.DeleteFunc(sendRetained, func(r retainedFor) bool {
+			return slices.Contains(revoked, r.sub.Filter)
+		})
 	}
 	// Once the session's record with the subscriptions is durable, so that
 	// a broker crash after SUBACK cannot lose them, the subscriptions go

@@ -117,7 +117,7 @@ allow_anonymous = false
 
 # File of access rules in Mosquitto's ACL syntax (user, topic, pattern lines).
 # When set, what no rule allows is denied; "" means everything is allowed.
-# Reloaded on SIGHUP.
+# Reloaded on SIGHUP, which takes back the subscriptions the new rules refuse.
 acl_file = ""
 
 # Which member of a shared subscription ($share/group/filter) gets each

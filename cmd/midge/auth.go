@@ -12,7 +12,9 @@ import (
 // setupAuth sets up what c configures for authentication and authorization
 // in opts, and returns the function that reloads its files (on SIGHUP) and
 // the one that releases what it holds (idle connections to an HTTP
-// backend). A reload that fails keeps what was loaded before and logs why.
+// backend). A reload that fails keeps what was loaded before and logs why;
+// reload reports whether the ACL file was loaded again, after which the
+// broker's subscriptions must be authorized again (Server.Reauthorize).
 //
 // A CONNECT is checked by each configured authenticator in turn, the first
 // that accepts letting the client in (auth.Chain): a JWT ([jwt]), when the
@@ -23,7 +25,7 @@ import (
 // password file last, because an unknown user costs it a full hash. With
 // [jwt] or [http_auth], the grants their credentials carry decide what a
 // client may do (auth.WithGrants), and the ACL file decides for the others.
-func setupAuth(c *config.Config, opts *broker.Options, logger *slog.Logger) (reload, stop func(), err error) {
+func setupAuth(c *config.Config, opts *broker.Options, logger *slog.Logger) (reload func() bool, stop func(), err error) {
 	var (
 		pf    *auth.PasswordFile
 		acl   *auth.ACL
@@ -109,7 +111,7 @@ func setupAuth(c *config.Config, opts *broker.Options, logger *slog.Logger) (rel
 		opts.Authorizer = next
 	}
 
-	reload = func() {
+	reload = func() (aclReloaded bool) {
 		if jwt != nil {
 			if err := jwt.Reload(); err != nil {
 				logger.Error("jwt key file not reloaded; the previous keys stay", "file", jwt.Path(), "err", err)
@@ -136,8 +138,10 @@ func setupAuth(c *config.Config, opts *broker.Options, logger *slog.Logger) (rel
 				logger.Error("ACL file not reloaded; the previous one stays", "file", c.ACLFile, "err", err)
 			} else {
 				logger.Info("ACL file reloaded", "file", c.ACLFile)
+				aclReloaded = true
 			}
 		}
+		return aclReloaded
 	}
 	stop = func() {
 		if hook != nil {

@@ -43,7 +43,8 @@ func TestPasswdCommand(t *testing.T) {
 
 // TestE2EAuth runs the binary with a password file and an ACL file: wrong
 // passwords and anonymous clients are refused, ACL rules hold, and SIGHUP
-// reloads both files without dropping connections.
+// reloads both files without dropping connections, taking back the
+// subscriptions the new rules refuse.
 func TestE2EAuth(t *testing.T) {
 	dir := t.TempDir()
 	passwd := filepath.Join(dir, "passwd")
@@ -135,6 +136,29 @@ func TestE2EAuth(t *testing.T) {
 			break
 		}
 	}
+
+	// SIGHUP with bob's rule gone: his subscription to home/# is taken
+	// back, and he gets nothing more under it.
+	writeACL("user alice\ntopic readwrite home/#\nuser carol\ntopic read #\n")
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	testbroker.Eventually(t, 5*time.Second, func() error {
+		if !strings.Contains(p.stderr.String(), "revoked=1") {
+			return fmt.Errorf("subscriptions not authorized again yet:\n%s", p.stderr.String())
+		}
+		return nil
+	})
+	alice.Send(&packet.Publish{Topic: "home/door", QoS: 1, PacketID: 2, Payload: []byte("after")})
+	alice.Expect(packet.TypePuback)
+	for {
+		pk, err := bob.Read(300 * time.Millisecond)
+		if err != nil {
+			break // nothing more
+		}
+		if m, ok := pk.(*packet.Publish); ok && string(m.Payload) == "after" {
+			t.Fatal("bob got a message through a revoked subscription")
+		}
+	}
+
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	if code := p.wait(t, 15); code != exitOK {
 		t.Fatalf("exit %d\n%s", code, p.stderr.String())

@@ -295,7 +295,10 @@ func runBroker(ctx context.Context, c *config.Config, logger *slog.Logger, rl *r
 		if err := audit.Reopen(); err != nil {
 			logger.Error("audit log not reopened; writing on to the open file", "file", c.AuditLog, "err", err)
 		}
-		reloadAuth()
+		if reloadAuth() {
+			// Subscriptions the new rules refuse are taken back.
+			srv.Reauthorize()
+		}
 		reloadCerts(listeners, c.Listeners, logger)
 	})
 	go func() {
