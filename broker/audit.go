@@ -22,16 +22,22 @@ const (
 // audit writes one record of event about this connection's client to the
 // audit log, if there is one.
 func (c *conn) audit(event string, attrs ...slog.Attr) {
-	a := c.srv.opts.Audit
+	c.srv.auditClient(event, &c.info, attrs...)
+}
+
+// auditClient writes one record of event about the client info to the
+// audit log, if there is one.
+func (s *Server) auditClient(event string, info *ClientInfo, attrs ...slog.Attr) {
+	a := s.opts.Audit
 	if a == nil {
 		return
 	}
 	remote := ""
-	if c.info.Remote != nil {
-		remote = c.info.Remote.String()
+	if info.Remote != nil {
+		remote = info.Remote.String()
 	}
 	all := make([]slog.Attr, 0, 3+len(attrs))
-	all = append(all, slog.String("client_id", c.info.ClientID), slog.String("username", c.info.Username),
+	all = append(all, slog.String("client_id", info.ClientID), slog.String("username", info.Username),
 		slog.String("remote", remote))
 	all = append(all, attrs...)
 	a.LogAttrs(context.Background(), slog.LevelInfo, event, all...)

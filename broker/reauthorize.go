@@ -136,24 +136,9 @@ func (sess *session) reauthorize(info *ClientInfo, gen uint64, force bool) []str
 	})
 	for _, f := range gone {
 		sess.srv.log.Info("subscription revoked", "client_id", sess.id, "username", info.Username, "filter", f)
-		sess.srv.auditRevoked(info, f)
+		sess.srv.auditClient(auditRevoked, info, slog.String("filter", f))
 	}
 	return gone
-}
-
-// auditRevoked records in the audit log, if there is one, that the
-// subscription to filter of the client info was taken back.
-func (s *Server) auditRevoked(info *ClientInfo, filter string) {
-	a := s.opts.Audit
-	if a == nil {
-		return
-	}
-	remote := ""
-	if info.Remote != nil {
-		remote = info.Remote.String()
-	}
-	a.LogAttrs(context.Background(), slog.LevelInfo, auditRevoked, slog.String("client_id", info.ClientID),
-		slog.String("username", info.Username), slog.String("remote", remote), slog.String("filter", filter))
 }
 
 // authorizeSession keeps the client info of c, which now holds sess, for
