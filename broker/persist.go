@@ -71,7 +71,11 @@ type persister struct {
 	// ranger is st when it can scan from the middle of a prefix, nil
 	// otherwise: only then do offline queues live on disk alone (see
 	// session.spilled).
-	ranger   store.Ranger
+	ranger store.Ranger
+	// discards is set when st keeps nothing (store.Discarding): queued
+	// messages keep their bodies in memory, and nothing waits for a
+	// commit (the mode is DurabilityNone).
+	discards bool
 	mode     Durability
 	interval time.Duration
 	log      *slog.Logger
@@ -168,6 +172,10 @@ func newPersister(st store.Store, mode Durability, interval time.Duration, maxBy
 		done:       make(chan struct{}),
 	}
 	p.ranger, _ = st.(store.Ranger)
+	if _, ok := st.(store.Discarding); ok {
+		p.discards = true
+		p.mode = DurabilityNone
+	}
 	if c, ok := st.(store.Compacter); ok {
 		p.compacter = c
 		p.compacted = make(chan compaction, 1)

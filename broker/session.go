@@ -227,13 +227,15 @@ func (s *session) deliverLocked(msg *Message, d Delivery, qos byte, retain bool)
 	s.queue = append(s.queue, ob)
 	if s.persistent {
 		s.srv.persist.putEntryLocked(s, ob)
-		if s.srv.persist.ranger == nil && s.queueLenLocked() > s.srv.limits().MaxInflight {
+		if p := s.srv.persist; p.ranger == nil && !p.discards && s.queueLenLocked() > s.srv.limits().MaxInflight {
 			// On a store that cannot read a queue back a window at a
 			// time, the whole queue is in memory: beyond what the next
 			// refill of the window takes, a queued message keeps only its
 			// entry, and its body is loaded when its turn comes. (With a
 			// store.Ranger the memory window is small and keeps its
-			// messages; the rest of the queue is in the store alone.)
+			// messages; the rest of the queue is in the store alone. A
+			// store that keeps nothing has no body to load: the message
+			// keeps it.)
 			ob.msg = nil
 		}
 	}

@@ -107,6 +107,15 @@ type Ranger interface {
 	ScanFrom(bucket Bucket, prefix, start string, fn func(key string, value []byte) error) error
 }
 
+// Discarding is implemented by a store that keeps nothing it is given
+// (store/none): Get and Scan find nothing. The broker then keeps in memory
+// what it would otherwise read back, and acknowledges at once, since there
+// is nothing to wait for.
+type Discarding interface {
+	// Discards marks the store; it does nothing.
+	Discards()
+}
+
 // Compacter is implemented by stores whose files keep the space of deleted
 // records until they are rewritten, as a log-structured store does: after
 // deletes, their DiskSize can stay the same or grow (the deletions are

@@ -21,7 +21,7 @@ import (
 	"github.com/midgemq/midge/broker"
 	"github.com/midgemq/midge/config"
 	"github.com/midgemq/midge/store"
-	"github.com/midgemq/midge/store/memory"
+	"github.com/midgemq/midge/store/none"
 	"github.com/midgemq/midge/store/pebble"
 	"github.com/midgemq/midge/web"
 )
@@ -181,7 +181,9 @@ func brokerOptions(c *config.Config, logger *slog.Logger) broker.Options {
 func openStore(c *config.Config, logger *slog.Logger) (store.Store, error) {
 	switch c.Store {
 	case "memory":
-		return memory.New(), nil
+		// The state lives in the broker's memory alone: a store that
+		// kept a copy of it would only double it.
+		return none.New(), nil
 	default:
 		dir := filepath.Join(c.DataDir, "store")
 		st, err := pebble.Open(dir, pebble.Options{Logger: logger.With("component", "store")})
