@@ -73,8 +73,11 @@ type persister struct {
 	// session.spilled).
 	ranger store.Ranger
 	// discards is set when st keeps nothing (store.Discarding): queued
-	// messages keep their bodies in memory, and nothing waits for a
-	// commit (the mode is DurabilityNone).
+	// messages keep their bodies in memory, nothing waits for a commit
+	// (the mode is DurabilityNone), and the records of sessions, retained
+	// messages, wills and QoS 2 ids are not even encoded. Queue entries
+	// and message bodies still pass through the batch, which keeps their
+	// reference counts.
 	discards bool
 	mode     Durability
 	interval time.Duration
@@ -479,6 +482,9 @@ func messageKey(id MsgID) string {
 // putSessionLocked writes the record of a persistent session: its subscriptions
 // and the QoS 2 packet ids it has received. The caller holds sess.mu.
 func (p *persister) putSessionLocked(sess *session) {
+	if p.discards {
+		return // nothing to encode for a store that keeps nothing
+	}
 	rec := SessionState{ClientID: sess.id, Will: sess.will, ExpiryInterval: sess.expiry}
 	if sess.will != nil {
 		rec.WillDelay = sess.willDelay
@@ -547,6 +553,9 @@ func incomingKey(clientID string, id uint16) string {
 // packet id; deleteIncomingLocked that it released it. Each is one small
 // write rather than the whole session record. The caller holds sess.mu.
 func (p *persister) putIncomingLocked(sess *session, id uint16) {
+	if p.discards {
+		return
+	}
 	p.mu.Lock()
 	p.batch.Set(store.Incoming, incomingKey(sess.id, id), nil)
 	p.appendedLocked()
@@ -554,6 +563,9 @@ func (p *persister) putIncomingLocked(sess *session, id uint16) {
 }
 
 func (p *persister) deleteIncomingLocked(sess *session, id uint16) {
+	if p.discards {
+		return
+	}
 	p.mu.Lock()
 	p.batch.Delete(store.Incoming, incomingKey(sess.id, id))
 	p.appendedLocked()
@@ -661,6 +673,9 @@ func (p *persister) unrefLocked(id MsgID) {
 
 // setRetained writes or clears the retained message of a topic.
 func (p *persister) setRetained(topic string, msg *Message) {
+	if p.discards {
+		return
+	}
 	var b []byte
 	if msg != nil {
 		var err error

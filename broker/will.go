@@ -81,6 +81,9 @@ func parseWillKey(key string) (string, error) {
 // is: 1 + its index in the batch, and the batch's generation; 0 when w could
 // not be encoded. The caller holds the session's lock.
 func (p *persister) putWillLocked(key string, w *Message) (op int, gen uint64) {
+	if p.discards {
+		return 0, 0
+	}
 	b, err := appendMessage(nil, w)
 	if err != nil {
 		p.log.Error("cannot encode will", "topic", w.Topic, "err", err)
@@ -100,6 +103,9 @@ func (p *persister) putWillLocked(key string, w *Message) (op int, gen uint64) {
 // whether it appended a deletion, which must be applied before the store
 // is rid of the will. The caller holds the session's lock.
 func (p *persister) deleteWillLocked(key string, op int, gen uint64) bool {
+	if p.discards {
+		return false
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if op != 0 && gen == p.gen {
