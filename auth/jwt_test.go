@@ -26,6 +26,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/midgemq/midge/broker"
+	"github.com/midgemq/midge/internal/syncbuf"
 	"github.com/midgemq/midge/packet"
 )
 
@@ -108,23 +109,8 @@ func newTestJWT(t *testing.T, opts JWTOptions) (*JWT, *syncBuf) {
 	return j, logs
 }
 
-// syncBuf is a bytes.Buffer that loggers on several goroutines may write.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuf collects what loggers on several goroutines write.
+type syncBuf = syncbuf.Buffer
 
 // noneToken is an unsigned token ("alg": "none") for claims.
 func noneToken(claims string) string {

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/midgemq/midge/bench"
 	"github.com/midgemq/midge/broker"
+	"github.com/midgemq/midge/internal/syncbuf"
 	"github.com/midgemq/midge/internal/testbroker"
 	"github.com/midgemq/midge/packet"
 )
@@ -143,29 +143,11 @@ func TestScenarios(t *testing.T) {
 	})
 }
 
-// syncWriter collects what is written to it from any goroutine.
-type syncWriter struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
-}
-
 // TestProgress checks the progress lines of a message run: one a second, with the rates, and the latency of the
 // deliveries of that second where it had any.
 func TestProgress(t *testing.T) {
 	b := testbroker.Start(t, broker.Options{})
-	var out syncWriter
+	var out syncbuf.Buffer
 	res := runBench(t, b.Addr, bench.Config{Scenario: bench.ScenarioP2P, QoS: 1, Publishers: 2, Rate: 200,
 		Duration: 2500 * time.Millisecond, Progress: &out})
 	checkFigures(t, res)

@@ -1,39 +1,24 @@
 package broker_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/midgemq/midge/broker"
 	"github.com/midgemq/midge/internal/mqtttest"
+	"github.com/midgemq/midge/internal/syncbuf"
 	"github.com/midgemq/midge/internal/testbroker"
 	"github.com/midgemq/midge/packet"
 )
 
-// syncBuffer is a bytes.Buffer safe for the broker's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects what the broker's goroutines log, for a test to
+// read.
+type syncBuffer struct{ syncbuf.Buffer }
 
 // records returns the JSON records written so far.
 func (s *syncBuffer) records(t *testing.T) []map[string]any {

@@ -1,30 +1,15 @@
 package main
 
 import (
-	"bytes"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/midgemq/midge/internal/syncbuf"
 )
 
-// syncBuffer is a bytes.Buffer that a process or goroutine may write while
-// the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer collects what a process or goroutine writes while the test
+// reads it.
+type syncBuffer = syncbuf.Buffer
 
 // waitFor polls cond until it holds, failing the test after 10s.
 func waitFor(t *testing.T, cond func() bool) {

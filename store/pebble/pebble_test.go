@@ -17,6 +17,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/midgemq/midge/internal/syncbuf"
 	"github.com/midgemq/midge/store"
 	"github.com/midgemq/midge/store/pebble"
 	"github.com/midgemq/midge/store/storetest"
@@ -750,26 +751,5 @@ func remove(t *testing.T, path string) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *syncBuffer) Len() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Len()
-}
+// syncBuffer collects a logger's output for a test to read.
+type syncBuffer = syncbuf.Buffer
