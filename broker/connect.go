@@ -209,7 +209,7 @@ func (c *conn) accept(p *packet.Connect) error {
 		// broker crash does not lose it (see will.go).
 		sess.setWill(c.will, c.willDelay)
 	}
-	c.authorizeSession(sess)
+	c.authorizeSession(sess, present)
 	if expiryInterval > 0 {
 		// CONNACK tells the client that the broker keeps its session (and
 		// will): it waits until the store has the session's record.

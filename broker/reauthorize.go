@@ -142,19 +142,30 @@ func (sess *session) reauthorize(info *ClientInfo, gen uint64, force bool) []str
 }
 
 // authorizeSession keeps the client info of c, which now holds sess, for
-// the checks made while its client is away, and checks the session's
-// subscriptions when the rules changed since they were last checked (a
-// session restored from the store always was). It runs before CONNACK,
-// so that the CONNACK of a persistent session waits for the removals too.
-func (c *conn) authorizeSession(sess *session) {
+// the checks made while its client is away (a session that ends with its
+// connection needs none), and checks the subscriptions of a resumed
+// session (present) when the rules changed since they were last checked;
+// a session restored from the store always was. A new session has none to
+// check. It runs before CONNACK, so that the CONNACK of a persistent
+// session waits for the removals too.
+func (c *conn) authorizeSession(sess *session, present bool) {
 	if c.srv.opts.Authorizer == nil {
 		return
 	}
-	info := c.info
+	gen := c.srv.authGen.Load()
 	sess.mu.Lock()
-	sess.authInfo = &info
+	sess.authInfo = nil
+	if sess.persistent {
+		info := c.info
+		sess.authInfo = &info
+	}
+	if !present {
+		sess.authGen = gen
+	}
 	sess.mu.Unlock()
-	sess.reauthorize(&c.info, c.srv.authGen.Load(), false)
+	if present {
+		sess.reauthorize(&c.info, gen, false)
+	}
 }
 
 // recheckSubscribe checks the session's subscriptions again when the rules
