@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -38,6 +39,12 @@ const (
 	// window: a broker that stalls fails the benchmark instead of hanging.
 	durIdle = 30 * time.Second
 )
+
+// durCommitInterval is the CommitInterval of BenchmarkDurableQoS1's
+// brokers, for comparing intervals: go test -bench BenchmarkDurableQoS1
+// -durable.commit-interval 1ms.
+var durCommitInterval = flag.Duration("durable.commit-interval", 0,
+	"CommitInterval of BenchmarkDurableQoS1's brokers (default: the broker's default)")
 
 // BenchmarkDurableQoS1 measures QoS 1 throughput to persistent sessions, over
 // real sockets: 4 publishers, each on its own connection, pipeline 64-byte
@@ -75,7 +82,8 @@ func benchDurableQoS1(b *testing.B, st store.Store, d broker.Durability) {
 			b.Errorf("close store: %v", err)
 		}
 	})
-	bk := testbroker.Start(b, broker.Options{Store: st, Durability: d, MaxInflight: 1000, MaxQueued: 1 << 20})
+	bk := testbroker.Start(b, broker.Options{Store: st, Durability: d, CommitInterval: *durCommitInterval,
+		MaxInflight: 1000, MaxQueued: 1 << 20})
 	dial := func() (net.Conn, error) { return net.DialTimeout("tcp", bk.Addr, durIdle) }
 
 	subs := make([]*benchClient, durSubscribers)
