@@ -391,6 +391,23 @@ func TestOldQoS2RecordMigrates(t *testing.T) {
 	})
 }
 
+// qos2Delivered makes the persistent 3.1.1 session "q2sub", subscribed to
+// "q2" at QoS 2, and has "q2pub" publish "once" there at QoS 2 through to
+// PUBCOMP. It returns the subscriber's connection and the PUBLISH it got,
+// not yet acknowledged.
+func qos2Delivered(t *testing.T, addr string) (*mqtttest.Conn, *packet.Publish) {
+	t.Helper()
+	sub, _ := mqtttest.Connect(t, addr, packet.V311, &packet.Connect{ClientID: "q2sub"})
+	sub.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "q2", QoS: 2}}})
+	sub.Expect(packet.TypeSuback)
+	pub, _ := mqtttest.Connect(t, addr, packet.V311, &packet.Connect{ClientID: "q2pub", CleanStart: true})
+	pub.Send(&packet.Publish{Topic: "q2", QoS: 2, PacketID: 1, Payload: []byte("once")})
+	pub.Expect(packet.TypePubrec)
+	pub.Send(&packet.Ack{Kind: packet.TypePubrel, PacketID: 1})
+	pub.Expect(packet.TypePubcomp)
+	return sub, sub.Expect(packet.TypePublish).(*packet.Publish)
+}
+
 // TestPendingPubrelAcrossRestart: a QoS 2 message the subscriber has
 // received (PUBREC sent) but not completed is, after a restart, continued
 // with PUBREL and not sent again as a PUBLISH [MQTT-4.4.0-1].
@@ -399,15 +416,7 @@ func TestPendingPubrelAcrossRestart(t *testing.T) {
 		t.Run(ts.name, func(t *testing.T) {
 			st := ts.open(t)
 			b1 := testbroker.Start(t, broker.Options{Store: st})
-			sub, _ := mqtttest.Connect(t, b1.Addr, packet.V311, &packet.Connect{ClientID: "q2sub"})
-			sub.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "q2", QoS: 2}}})
-			sub.Expect(packet.TypeSuback)
-			pub, _ := mqtttest.Connect(t, b1.Addr, packet.V311, &packet.Connect{ClientID: "q2pub", CleanStart: true})
-			pub.Send(&packet.Publish{Topic: "q2", QoS: 2, PacketID: 1, Payload: []byte("once")})
-			pub.Expect(packet.TypePubrec)
-			pub.Send(&packet.Ack{Kind: packet.TypePubrel, PacketID: 1})
-			pub.Expect(packet.TypePubcomp)
-			p := sub.Expect(packet.TypePublish).(*packet.Publish)
+			sub, p := qos2Delivered(t, b1.Addr)
 			sub.Send(&packet.Ack{Kind: packet.TypePubrec, PacketID: p.PacketID})
 			if rel := sub.Expect(packet.TypePubrel).(*packet.Ack); rel.PacketID != p.PacketID {
 				t.Fatalf("PUBREL for %d, want %d", rel.PacketID, p.PacketID)
@@ -472,15 +481,7 @@ func TestPubrelOnResumeWaitsForStore(t *testing.T) {
 	st := newStuckStore()
 	b1 := testbroker.Start(t, broker.Options{Store: st, Logger: slog.New(slog.DiscardHandler)})
 	t.Cleanup(func() { close(st.release) }) // before b1 shuts down, its commits failing
-	sub, _ := mqtttest.Connect(t, b1.Addr, packet.V311, &packet.Connect{ClientID: "q2sub"})
-	sub.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "q2", QoS: 2}}})
-	sub.Expect(packet.TypeSuback)
-	pub, _ := mqtttest.Connect(t, b1.Addr, packet.V311, &packet.Connect{ClientID: "q2pub", CleanStart: true})
-	pub.Send(&packet.Publish{Topic: "q2", QoS: 2, PacketID: 1, Payload: []byte("once")})
-	pub.Expect(packet.TypePubrec)
-	pub.Send(&packet.Ack{Kind: packet.TypePubrel, PacketID: 1})
-	pub.Expect(packet.TypePubcomp)
-	p := sub.Expect(packet.TypePublish).(*packet.Publish)
+	sub, p := qos2Delivered(t, b1.Addr)
 
 	// The PUBREC's commit hangs: the client reconnects before it is done.
 	st.stuck.Store(true)

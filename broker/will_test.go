@@ -161,6 +161,20 @@ func willWatcher(t *testing.T, addr string, first bool) *mqtttest.Conn {
 	return c
 }
 
+// startWillCrash starts a broker with opts on a crashStore over a store of
+// ts, and makes the persistent session of the will watcher, which
+// subscribes to every will and goes away until the test brings it back.
+func startWillCrash(t *testing.T, ts testStore, opts broker.Options) (*crashStore, *testbroker.Broker) {
+	t.Helper()
+	cs := &crashStore{Store: ts.open(t)}
+	opts.Store = cs
+	b := testbroker.Start(t, opts)
+	w := willWatcher(t, b.Addr, true)
+	w.Send(&packet.Disconnect{})
+	w.ExpectClosed(2 * time.Second)
+	return cs, b
+}
+
 // v5WillConnect is the CONNECT of a 5.0 client id with the will
 // "will/<id>" and the given Session Expiry and Will Delay Intervals.
 func v5WillConnect(id string, expiry, delay uint32) *packet.Connect {
@@ -209,11 +223,7 @@ func collectWills(t *testing.T, w *mqtttest.Conn, want []string, d time.Duration
 func TestWillTimingAfterCrash(t *testing.T) {
 	for _, ts := range testStores() {
 		t.Run(ts.name, func(t *testing.T) {
-			cs := &crashStore{Store: ts.open(t)}
-			b1 := testbroker.Start(t, broker.Options{Store: cs})
-			w := willWatcher(t, b1.Addr, true)
-			w.Send(&packet.Disconnect{})
-			w.ExpectClosed(2 * time.Second)
+			cs, b1 := startWillCrash(t, ts, broker.Options{})
 
 			// Open at the crash: the delay runs from the restart; the
 			// session of "brief" ends 1 s after the restart, before its
@@ -278,7 +288,7 @@ func TestWillTimingAfterCrash(t *testing.T) {
 			// Back within the delay: its will is never sent [MQTT-3.1.3-9].
 			mqtttest.Connect(t, b2.Addr, packet.V5, v5Connect("returning", false, 3600))
 
-			w = willWatcher(t, b2.Addr, false)
+			w := willWatcher(t, b2.Addr, false)
 			order, at := collectWills(t, w, []string{"will/open", "will/brief", "will/overdue", "will/pending"}, 20*time.Second)
 			if order[0] != "will/overdue" {
 				t.Errorf("wills came in the order %v; the overdue one is published at the start", order)
@@ -311,11 +321,7 @@ func TestWillTimingAfterCrash(t *testing.T) {
 func TestWillOfExpiredSessionAfterCrash(t *testing.T) {
 	for _, ts := range testStores() {
 		t.Run(ts.name, func(t *testing.T) {
-			cs := &crashStore{Store: ts.open(t)}
-			b1 := testbroker.Start(t, broker.Options{Store: cs})
-			w := willWatcher(t, b1.Addr, true)
-			w.Send(&packet.Disconnect{})
-			w.ExpectClosed(2 * time.Second)
+			cs, b1 := startWillCrash(t, ts, broker.Options{})
 			c, _ := mqtttest.Connect(t, b1.Addr, packet.V5, v5WillConnect("short", 1, 600))
 			c.Close()
 			var rec broker.SessionState
@@ -349,7 +355,7 @@ func TestWillOfExpiredSessionAfterCrash(t *testing.T) {
 					return nil
 				})
 			}
-			w = willWatcher(t, b2.Addr, false)
+			w := willWatcher(t, b2.Addr, false)
 			collectWills(t, w, []string{"will/short"}, 5*time.Second)
 			w.ExpectNothing(300 * time.Millisecond)
 			if n := b2.Stats().SessionsCurrent; n != 1 {
@@ -369,11 +375,7 @@ func TestWillOfExpiredSessionAfterCrash(t *testing.T) {
 func TestCleanSessionWillAfterCrash(t *testing.T) {
 	for _, ts := range testStores() {
 		t.Run(ts.name, func(t *testing.T) {
-			cs := &crashStore{Store: ts.open(t)}
-			b1 := testbroker.Start(t, broker.Options{Store: cs})
-			w := willWatcher(t, b1.Addr, true)
-			w.Send(&packet.Disconnect{})
-			w.ExpectClosed(2 * time.Second)
+			cs, b1 := startWillCrash(t, ts, broker.Options{})
 
 			clean := func(id string) *packet.Connect {
 				return &packet.Connect{ClientID: id, CleanStart: true,
@@ -395,7 +397,7 @@ func TestCleanSessionWillAfterCrash(t *testing.T) {
 
 			st := ts.reopen(t, cs.Store)
 			b2 := testbroker.Start(t, broker.Options{Store: st})
-			w = willWatcher(t, b2.Addr, false)
+			w := willWatcher(t, b2.Addr, false)
 			collectWills(t, w, []string{"will/c311", "will/c5"}, 5*time.Second)
 			w.ExpectNothing(300 * time.Millisecond)
 			testbroker.Eventually(t, 5*time.Second, func() error {
@@ -436,11 +438,7 @@ func TestWillDiscardedBeforeCrash(t *testing.T) {
 	for _, ts := range testStores() {
 		for _, tc := range tests {
 			t.Run(ts.name+"/"+tc.name, func(t *testing.T) {
-				cs := &crashStore{Store: ts.open(t)}
-				b1 := testbroker.Start(t, broker.Options{Store: cs, CommitInterval: 200 * time.Millisecond})
-				w := willWatcher(t, b1.Addr, true)
-				w.Send(&packet.Disconnect{})
-				w.ExpectClosed(2 * time.Second)
+				cs, b1 := startWillCrash(t, ts, broker.Options{CommitInterval: 200 * time.Millisecond})
 				c, _ := mqtttest.Connect(t, b1.Addr, tc.version, tc.connect)
 				testbroker.Eventually(t, 5*time.Second, func() error {
 					rec, err := sessionRecord(cs.Store, "dev")
@@ -458,7 +456,7 @@ func TestWillDiscardedBeforeCrash(t *testing.T) {
 				crash(t, cs, b1)
 
 				b2 := testbroker.Start(t, broker.Options{Store: ts.reopen(t, cs.Store)})
-				w = willWatcher(t, b2.Addr, false)
+				w := willWatcher(t, b2.Addr, false)
 				w.ExpectNothing(1500 * time.Millisecond)
 			})
 		}
