@@ -20,9 +20,15 @@ const (
 	// small because most connections are idle most of the time.
 	readBufferSize = 1024
 	// keepScratch and keepSpare bound the buffers a connection keeps between
-	// packets; larger ones go back to the garbage collector.
+	// packets; larger ones go back to the garbage collector. keepBusy bounds
+	// the output buffer kept for the next write while output keeps coming:
+	// a subscriber sent messages faster than one write takes would
+	// otherwise grow a new buffer, step by step, for every write. Once the
+	// output has stopped for a while, the trimmer takes the buffers back
+	// to keepSpare/4 (the spare) and keepSpare.
 	keepScratch = 4 << 10
 	keepSpare   = 16 << 10
+	keepBusy    = 256 << 10
 	// closeFlushTime is how long a closing connection may take to write what
 	// it still has to say (a CONNACK refusal, a DISCONNECT).
 	closeFlushTime = 2 * time.Second
@@ -116,10 +122,15 @@ type conn struct {
 	wdeadline int64
 
 	// wmu guards the fields below it.
-	wmu      sync.Mutex
-	out      []byte
-	spare    []byte
-	flushing bool
+	wmu   sync.Mutex
+	out   []byte
+	spare []byte
+	// writes counts the writes made; trimAt is its value when the
+	// connection was queued with the trimmer (trimQueued).
+	writes     uint64
+	trimAt     uint64
+	trimQueued bool
+	flushing   bool
 	// holding is set from the session's attach until the CONNACK: PUBLISH
 	// packets go to held meanwhile.
 	holding bool

@@ -46,7 +46,9 @@ type Server struct {
 	pl       *poller
 	// workers run the connections' goroutines.
 	workers workers
-	seq     msgSeq
+	// trims lets go of the output buffers of connections gone quiet.
+	trims trimmer
+	seq   msgSeq
 
 	// lim holds the Limits in force; see SetLimits.
 	lim liveLimits
@@ -279,10 +281,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.persist.close()
 		s.closePoller()
 		s.workers.close()
+		s.trims.close()
 		return ctx.Err()
 	}
 	s.closePoller()
 	s.workers.close()
+	s.trims.close()
 	close(s.sysStop)
 	s.bgSys.Wait()
 	// Everything sessions wrote is in the store once the committer ends.

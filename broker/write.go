@@ -279,10 +279,10 @@ func (c *conn) gatherOwn() {
 func (c *conn) writeOnce() bool {
 	c.wmu.Lock()
 	if len(c.out) == 0 {
+		// The output has stopped, maybe only until the next message: the
+		// buffers stay, and the trimmer lets large ones go if it stays so.
 		c.flushing = false
-		if cap(c.spare) > keepSpare/4 {
-			c.spare = nil
-		}
+		c.queueTrimLocked()
 		c.wmu.Unlock()
 		return false
 	}
@@ -308,7 +308,8 @@ func (c *conn) writeOnce() bool {
 	c.srv.counters.bytesOut.Add(int64(n))
 
 	c.wmu.Lock()
-	if cap(buf) <= keepSpare {
+	c.writes++
+	if cap(buf) <= keepBusy {
 		c.spare = buf[:0]
 	}
 	if err != nil {
