@@ -276,10 +276,11 @@ func (rep *report) writeLarge(b *strings.Builder) {
 	o := rep.o
 	fmt.Fprintf(b, "Large state: each broker empty, then holding %s retained messages (`ret/<a>/<b>`, 64 bytes) "+
 		"and %s subscriptions (%d connections of %s filters, half with a `+` level). Subscribe latency is "+
-		"SUBSCRIBE to SUBACK for %s subscriptions in turn, each to the topic of a retained message; msg/s "+
+		"SUBSCRIBE to SUBACK for %s subscriptions in turn, in batches of %d %s apart, each to the topic of a "+
+		"retained message; msg/s "+
 		"is the fan-in QoS 0 load above, on topics no loaded subscription matches, for %s. One run per broker.\n\n",
 		thousands(o.retained), thousands(o.subs), (o.subs+subsPerConn-1)/subsPerConn, thousands(subsPerConn),
-		thousands(subscribeProbes), o.duration)
+		thousands(subscribeProbes), probeBatch, probePause, o.duration)
 	b.WriteString("| Figure | Mosquitto empty | Mosquitto loaded | Midge empty | Midge loaded | Midge loaded / empty |\n")
 	b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: |\n")
 	cell := func(k brokerKind, key, kind string) (string, float64, bool) {
