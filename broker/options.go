@@ -29,7 +29,7 @@ const (
 	DefaultMaxUserProperties = 64
 	DefaultMaxConnectRate    = 200
 
-	DefaultIdleAfter = 100 * time.Millisecond
+	DefaultIdleAfter = 30 * time.Millisecond
 
 	// RetainedOutputFactor is how many times MaxOutputBytes the output of
 	// a client may hold in messages with the RETAIN flag.
@@ -81,7 +81,7 @@ type Options struct {
 	// ten times IdleAfter waits twice as long next time, up to 16 times
 	// IdleAfter, so that busy connections stop paying for parks. Only plain
 	// TCP and Unix socket connections park, and only on Linux. The default
-	// is 100ms; a negative value keeps every connection's goroutine.
+	// is 30ms; a negative value keeps every connection's goroutine.
 	IdleAfter time.Duration
 
 	// MaxOutputBytes bounds the bytes waiting to be written to one client.
