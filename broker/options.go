@@ -78,7 +78,7 @@ type Options struct {
 	// its goroutine ends and its read buffer goes back to a pool until the
 	// socket is readable again, so that a connection with nothing to say
 	// costs its session and little else. A connection woken again within
-	// ten times IdleAfter waits twice as long next time, up to 16 times
+	// 40 times IdleAfter waits twice as long next time, up to 64 times
 	// IdleAfter, so that busy connections stop paying for parks. Only plain
 	// TCP and Unix socket connections park, and only on Linux. The default
 	// is 30ms; a negative value keeps every connection's goroutine.
