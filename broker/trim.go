@@ -82,15 +82,19 @@ func (t *trimmer) run(done chan struct{}) {
 // close stops the trimmer's goroutine; buffers are no longer trimmed.
 func (t *trimmer) close() {
 	t.mu.Lock()
-	t.closed = true
-	done := t.done
-	if t.running {
+	if t.running && !t.closed {
 		close(t.stop)
 	}
+	t.closed = true
+	done := t.done
 	t.mu.Unlock()
 	if done != nil {
 		<-done
 	}
+	t.mu.Lock()
+	t.running = false
+	t.conns = nil
+	t.mu.Unlock()
 }
 
 // queueTrimLocked queues c with the trimmer when its output, which has

@@ -83,7 +83,12 @@ func TestTrimmerKeepsStreamingBuffers(t *testing.T) {
 
 func TestTrimmerClosed(t *testing.T) {
 	s, c := trimConn(t)
+	big := &conn{srv: s, spare: make([]byte, 0, keepBusy)}
+	big.wmu.Lock()
+	big.queueTrimLocked() // the trimmer runs
+	big.wmu.Unlock()
 	s.trims.close()
+	s.trims.close() // a second close is harmless
 	c.wmu.Lock()
 	c.queueTrimLocked()
 	c.wmu.Unlock()
