@@ -3,6 +3,8 @@ package broker_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"runtime"
 	"strings"
 	"testing"
@@ -197,4 +199,53 @@ func TestBusyConnectionStopsParking(t *testing.T) {
 		t.Fatalf("parked at %d of the last 15 pings, 50ms apart", parkedAtPing)
 	}
 	waitParked(t, b, 1)
+}
+
+// TestIdleConnectionHeap bounds the heap an idle connection costs once
+// parked, with a session and a subscription: the broker's side of it, and
+// the test's own socket, which runs in the same process (about 350 bytes:
+// Go's TCPConn, its netFD and two addresses). The figure in the comparison
+// with Mosquitto is the RSS, about twice the live heap, which must stay
+// under 4 KB a connection.
+func TestIdleConnectionHeap(t *testing.T) {
+	const n = 2000
+	b := testbroker.Start(t, broker.Options{IdleAfter: 20 * time.Millisecond, MaxConnectRate: -1})
+	conns := make([]net.Conn, 0, n)
+	t.Cleanup(func() {
+		for _, nc := range conns {
+			nc.Close()
+		}
+	})
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	var out []byte
+	in := make([]byte, 9)
+	for i := range n {
+		nc, err := net.Dial("tcp", b.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, nc)
+		id := fmt.Sprintf("heap-%d", i)
+		out, _ = (&packet.Connect{Version: packet.V311, ClientID: id, CleanStart: true, KeepAlive: 60}).Append(out[:0], packet.V311)
+		out, _ = (&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "heap/" + id + "/+"}}}).Append(out, packet.V311)
+		if _, err := nc.Write(out); err != nil {
+			t.Fatal(err)
+		}
+		// CONNACK (4 bytes) and SUBACK (5 bytes).
+		nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadFull(nc, in); err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+	}
+	waitParked(t, b, n)
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	per := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / n
+	t.Logf("heap per idle connection, with the test's socket: %d B", per)
+	if per > 3072 {
+		t.Errorf("heap per idle connection %d B, want at most 3,072 B", per)
+	}
 }
