@@ -148,7 +148,6 @@ func newSession(s *Server, id string, persistent bool) *session {
 		srv:        s,
 		id:         id,
 		persistent: persistent,
-		qos2In:     make(map[uint16]struct{}),
 	}
 }
 
@@ -570,11 +569,20 @@ func (s *session) receiveQoS2(id uint16) bool {
 	if _, dup := s.qos2In[id]; dup {
 		return false
 	}
-	s.qos2In[id] = struct{}{}
+	s.holdQoS2(id)
 	if s.persistent {
 		s.srv.persist.putIncomingLocked(s, id)
 	}
 	return true
+}
+
+// holdQoS2 records id as received, making the set on first use: most
+// sessions never receive QoS 2. The caller holds s.mu, or owns s alone.
+func (s *session) holdQoS2(id uint16) {
+	if s.qos2In == nil {
+		s.qos2In = make(map[uint16]struct{})
+	}
+	s.qos2In[id] = struct{}{}
 }
 
 // release forgets an incoming QoS 2 packet id, on PUBREL or because its
@@ -600,7 +608,7 @@ func (s *session) unrelease(id uint16) {
 	if _, ok := s.qos2In[id]; ok {
 		return
 	}
-	s.qos2In[id] = struct{}{}
+	s.holdQoS2(id)
 	if s.persistent {
 		s.srv.persist.putIncomingLocked(s, id)
 	}

@@ -180,7 +180,7 @@ func (s *Server) load() error {
 		for _, pid := range st.IncomingQoS2 {
 			// A record of an earlier version: the ids move to their own
 			// bucket.
-			sess.qos2In[pid] = struct{}{}
+			sess.holdQoS2(pid)
 			fix.Set(store.Incoming, incomingKey(id, pid), nil)
 		}
 		if len(st.IncomingQoS2) > 0 {
@@ -203,7 +203,7 @@ func (s *Server) load() error {
 	err = s.opts.Store.Scan(store.Incoming, "", func(key string, _ []byte) error {
 		id, rest, ok := strings.Cut(key, "\x00")
 		if sess := s.sessions[id]; ok && sess != nil && len(rest) == 2 {
-			sess.qos2In[uint16(rest[0])<<8|uint16(rest[1])] = struct{}{}
+			sess.holdQoS2(uint16(rest[0])<<8 | uint16(rest[1]))
 		} else {
 			fix.Delete(store.Incoming, key)
 		}
