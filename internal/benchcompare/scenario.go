@@ -102,9 +102,12 @@ func scenarios(o *options) []scenario {
 		{name: "conns", title: fmt.Sprintf("%s idle connections", thousands(o.conns)), metrics: []metric{
 			{key: "rate", label: "connect + subscribe/s", kind: kindRate},
 			{key: "per_conn", label: "broker RSS per connection", kind: kindBytes},
-			{key: "rss", label: "broker RSS held", kind: kindBytes}},
+			{key: "rss", label: "broker RSS held", kind: kindBytes},
+			{key: "cpu", label: "broker CPU per connection", kind: kindLatency},
+			{key: "gen", label: "load generator CPU per connection", kind: kindLatency}},
 			how: fmt.Sprintf("%s connections from %d source addresses, each subscribed to its own filter, held "+
-				"%s; RSS (VmRSS) before and while held", thousands(o.conns), len(o.sources), holdTime(o)),
+				"%s; RSS (VmRSS) before and while held; CPU over the whole run (open, hold, close)",
+				thousands(o.conns), len(o.sources), holdTime(o)),
 			run: idleConns},
 	}
 	if len(o.only) == 0 {
@@ -249,7 +252,11 @@ func idleConns(ctx context.Context, o *options, p *process) (sample, error) {
 		Rate: 1 / (10 * hold.Seconds()), Duration: hold, Topic: "idle", Sources: o.sources}
 	rctx, cancel := context.WithTimeout(ctx, hold+runTimeout)
 	defer cancel()
+	cpu0, cerr := p.cpu()
+	gen0, gerr := cpuTime(os.Getpid())
 	r, err := bench.Run(rctx, c)
+	cpu1, cerr1 := p.cpu()
+	gen1, gerr1 := cpuTime(os.Getpid())
 	close(done)
 	wg.Wait()
 	if r.Connect.Established == 0 {
@@ -259,6 +266,13 @@ func idleConns(ctx context.Context, o *options, p *process) (sample, error) {
 		"rate":  r.Connect.Rate,
 		"conns": float64(r.Connect.Established),
 		"files": float64(files - filesBefore),
+	}
+	if cerr == nil && cerr1 == nil {
+		s["cpu"] = float64(cpu1-cpu0) / float64(r.Connect.Established)
+	}
+	// The load generator runs in this process, the RSS sampler with it.
+	if gerr == nil && gerr1 == nil {
+		s["gen"] = float64(gen1-gen0) / float64(r.Connect.Established)
 	}
 	if held > 0 {
 		s["rss"] = float64(held)
