@@ -38,6 +38,9 @@ func TestSubSet(t *testing.T) {
 	}
 	for i := range 3 * subSetSmall {
 		sub := topic.Subscription{ClientID: "c", Filter: fmt.Sprintf("f/%d", i), QoS: byte(i % 3)}
+		if i%4 == 1 { // the options of 5.0
+			sub.NoLocal, sub.RetainAsPublished, sub.RetainHandling, sub.Identifier = true, true, 2, uint32(i)<<20
+		}
 		s.put(sub)
 		want[sub.Filter] = sub
 		check(fmt.Sprintf("put %d", i))
