@@ -172,6 +172,9 @@ func (s *Server) load() error {
 			touched = append(touched, sess)
 		}
 		for _, sub := range st.Subscriptions {
+			// A session's subscriptions are its client's, whatever the
+			// record says (subSet keeps the client id once).
+			sub.ClientID = id
 			sess.subs.put(sub)
 			if err := s.router.Subscribe(sub); err != nil {
 				return fmt.Errorf("session %q: subscribe %q: %w", id, sub.Filter, err)
