@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -14,10 +15,18 @@ import (
 // armed once per park (EPOLLONESHOT) and known by an id that is never
 // reused, so that an event that comes late finds no connection, or one that
 // is not parked, and does nothing.
+//
+// The poller's goroutine never blocks in epoll_wait: the epoll instance is
+// itself watched by the runtime's netpoller, which reports it readable when
+// it holds events, and is then read without a timeout. A goroutine blocked
+// in a system call keeps its thread and lets the scheduler hand its P to
+// another thread, with thread wake-ups on both sides, for every batch of
+// events; waiting in the netpoller costs none of that.
 type poller struct {
 	epfd int
-	// pipe wakes the wait when the poller closes.
-	pipe [2]int
+	// ep is epfd as a file of the runtime's netpoller; closing it ends run.
+	ep *os.File
+	rc syscall.RawConn
 
 	mu     sync.Mutex
 	conns  map[uint64]*conn
@@ -37,16 +46,18 @@ func newPoller() (*poller, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: poller: epoll_create1: %w", err)
 	}
-	p := &poller{epfd: epfd, conns: make(map[uint64]*conn), done: make(chan struct{})}
-	if err := syscall.Pipe2(p.pipe[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+	// Non-blocking, so that os.NewFile hands it to the netpoller.
+	if err := syscall.SetNonblock(epfd, true); err != nil {
 		syscall.Close(epfd)
-		return nil, fmt.Errorf("broker: poller: pipe: %w", err)
+		return nil, fmt.Errorf("broker: poller: %w", err)
 	}
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN}
-	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, p.pipe[0], &ev); err != nil {
-		p.closeFDs()
-		return nil, fmt.Errorf("broker: poller: epoll_ctl: %w", err)
+	ep := os.NewFile(uintptr(epfd), "epoll")
+	rc, err := ep.SyscallConn()
+	if err != nil {
+		ep.Close()
+		return nil, fmt.Errorf("broker: poller: %w", err)
 	}
+	p := &poller{epfd: epfd, ep: ep, rc: rc, conns: make(map[uint64]*conn), done: make(chan struct{})}
 	go p.run()
 	return p, nil
 }
@@ -108,13 +119,23 @@ func (p *poller) run() {
 	defer close(p.done)
 	events := make([]syscall.EpollEvent, 128)
 	nextSweep := time.Now().Add(sweepEvery)
+	p.ep.SetReadDeadline(nextSweep)
 	for {
-		n, err := syscall.EpollWait(p.epfd, events, int(sweepEvery/time.Millisecond))
-		if err == syscall.EINTR {
-			continue
+		var (
+			n       int
+			waitErr error
+		)
+		// The function runs again each time the netpoller finds epfd
+		// readable, until it has taken events or failed.
+		err := p.rc.Read(func(fd uintptr) bool {
+			n, waitErr = syscall.EpollWait(int(fd), events, 0)
+			return n > 0 || (waitErr != nil && waitErr != syscall.EINTR)
+		})
+		if err == nil {
+			err = waitErr
 		}
-		if err != nil {
-			return
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			return // closed
 		}
 		p.mu.Lock()
 		if p.closed {
@@ -130,6 +151,7 @@ func (p *poller) run() {
 		}
 		if now := time.Now(); !now.Before(nextSweep) {
 			nextSweep = now.Add(sweepEvery)
+			p.ep.SetReadDeadline(nextSweep)
 			p.sweepLocked(now.UnixNano())
 		}
 		p.mu.Unlock()
@@ -159,13 +181,8 @@ func (p *poller) close() {
 	}
 	p.closed = true
 	p.mu.Unlock()
-	syscall.Write(p.pipe[1], []byte{0})
+	// Closing the file wakes run; the descriptor itself is closed once run's
+	// read has returned.
+	p.ep.Close()
 	<-p.done
-	p.closeFDs()
-}
-
-func (p *poller) closeFDs() {
-	syscall.Close(p.epfd)
-	syscall.Close(p.pipe[0])
-	syscall.Close(p.pipe[1])
 }
