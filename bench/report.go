@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/midgemq/midge/packet"
 )
 
 // Result is what a run measured. It marshals to JSON with encoding/json; durations are integer nanoseconds and
@@ -69,6 +71,8 @@ type Result struct {
 
 	// Errors holds the first errors of the run, if any.
 	Errors []string `json:"errors,omitempty"`
+	// Notes explain figures that could be misread, such as messages lost by the broker's policy.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // ConnectResult describes the connections of a run.
@@ -138,6 +142,9 @@ func (rn *runner) result() Result {
 	}
 	unique := r.Received - r.Duplicates
 	r.Lost = max(r.Expected-unique, 0)
+	if r.Lost > 0 && c.Scenario == ScenarioBacklog && c.Version < packet.V5 {
+		r.Notes = append(r.Notes, policyLossNote)
+	}
 
 	var lastSent, lastAck, lastRecv int64
 	for _, p := range rn.pubs {
@@ -166,6 +173,10 @@ func (rn *runner) result() Result {
 	}
 	return r
 }
+
+// policyLossNote explains the loss of a backlog run before MQTT 5.0.
+const policyLossNote = "over MQTT 3.1.x a broker cannot refuse a message it will not queue: lost includes the " +
+	"messages over its limit of queued messages per offline session (max_queued_messages); with -V 5 they are refused instead"
 
 // since returns the time from start to end (Unix nanoseconds), or 0 when either is unset.
 func since(start time.Time, end int64) time.Duration {
@@ -237,6 +248,9 @@ func (r *Result) WriteText(w io.Writer) error {
 	}
 	for _, e := range r.Errors {
 		line("error", "%s", e)
+	}
+	for _, n := range r.Notes {
+		line("note", "%s", n)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

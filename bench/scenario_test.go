@@ -333,3 +333,32 @@ func TestCancel(t *testing.T) {
 		return nil
 	})
 }
+
+// TestBacklogOverQueueLimit fills offline sessions beyond the broker's queue limit: a 5.0 publisher is refused
+// what does not fit, while a 3.1.1 one cannot be, so its report counts the messages dropped as lost and says why.
+func TestBacklogOverQueueLimit(t *testing.T) {
+	b := testbroker.Start(t, broker.Options{MaxQueued: 20})
+	for _, v := range []packet.Version{packet.V311, packet.V5} {
+		t.Run(v.String(), func(t *testing.T) {
+			res := runBench(t, b.Addr, bench.Config{Scenario: bench.ScenarioBacklog, QoS: 1, Publishers: 1,
+				Subscribers: 1, Count: 50, Version: v})
+			if res.Received-res.Duplicates != 20 {
+				t.Errorf("%d deliveries (%d duplicates), want the 20 queued", res.Received, res.Duplicates)
+			}
+			if v == packet.V5 {
+				if res.Refused != 30 || res.Lost != 0 || len(res.Notes) != 0 {
+					t.Errorf("5.0: %d refused, %d lost, notes %q; want 30, 0, none", res.Refused, res.Lost, res.Notes)
+				}
+				return
+			}
+			if res.Lost != 30 || len(res.Notes) != 1 || !strings.Contains(res.Notes[0], "max_queued_messages") {
+				t.Errorf("3.1.1: %d lost, notes %q; want 30 and the note on the queue limit", res.Lost, res.Notes)
+			}
+			var out strings.Builder
+			res.WriteText(&out)
+			if !strings.Contains(out.String(), "note ") {
+				t.Errorf("text report has no note:\n%s", out.String())
+			}
+		})
+	}
+}
