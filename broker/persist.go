@@ -94,6 +94,7 @@ type persister struct {
 	gen       uint64
 	appended  uint64 // writes appended so far
 	committed uint64 // writes applied so far
+	failedAt  uint64 // appended when the last batch that failed was taken
 	waiters   []waiter
 	running   bool            // callbacks are running
 	lastErr   error           // of the last Apply
@@ -326,6 +327,9 @@ func (p *persister) commit(sync bool) {
 		}
 		p.committed = seq
 		p.lastErr = err
+		if err != nil {
+			p.failedAt = seq
+		}
 		for _, id := range ids {
 			if pb := p.pending[id]; pb.n > 1 {
 				pb.n--
@@ -485,7 +489,7 @@ func (p *persister) putSessionLocked(sess *session) {
 	if p.discards {
 		return // nothing to encode for a store that keeps nothing
 	}
-	rec := SessionState{ClientID: sess.id, Will: sess.will, ExpiryInterval: sess.expiry}
+	rec := SessionState{ClientID: sess.id, Will: sess.will, ExpiryInterval: sess.expiry, Online: sess.conn != nil}
 	if sess.will != nil {
 		rec.WillDelay = sess.willDelay
 	}
@@ -609,6 +613,7 @@ func (p *persister) putEntryLocked(sess *session, ob *outbound) {
 	p.batch.Set(store.Queues, queueKey(sess.id, ob.seq), b)
 	ob.op, ob.opGen = p.batch.Len(), p.gen
 	p.appendedLocked()
+	ob.writtenAt = p.appended
 }
 
 // deleteEntryLocked removes the queue entry of ob. The caller holds
@@ -634,6 +639,7 @@ func (p *persister) deleteEntryLocked(sess *session, ob *outbound) {
 		p.unrefLocked(ob.msgID)
 	}
 	p.appendedLocked()
+	p.freeLocked(sess, ob, p.appended)
 	p.mu.Unlock()
 }
 
@@ -715,6 +721,7 @@ func (p *persister) readQueue(clientID string, from uint64, limit int) ([]*outbo
 	pending := make(map[uint64][]byte)
 	fromStore := true
 	p.mu.Lock()
+	appended := p.appended
 	for _, b := range []*store.Batch{p.applying, &p.batch} {
 		if b == nil {
 			continue
@@ -777,6 +784,7 @@ func (p *persister) readQueue(clientID string, from uint64, limit int) ([]*outbo
 			return nil, fmt.Errorf("read the queue of %q: %w", clientID, err)
 		}
 		if ob != nil {
+			ob.writtenAt = appended // durable once what was appended then is
 			out = append(out, ob)
 		}
 	}

@@ -449,9 +449,12 @@ func TestPendingPubrelAcrossRestart(t *testing.T) {
 // would have left.
 type stuckStore struct {
 	*memory.Store
-	stuck   atomic.Bool
-	hung    chan *store.Batch
-	release chan struct{}
+	stuck atomic.Bool
+	// stickOnQueue makes the store stuck from the first batch that writes
+	// a queue entry.
+	stickOnQueue atomic.Bool
+	hung         chan *store.Batch
+	release      chan struct{}
 }
 
 func newStuckStore() *stuckStore {
@@ -459,6 +462,9 @@ func newStuckStore() *stuckStore {
 }
 
 func (s *stuckStore) Apply(b *store.Batch, sync bool) error {
+	if s.stickOnQueue.Load() && slices.ContainsFunc(b.Ops(), func(op store.Op) bool { return op.Bucket == store.Queues }) {
+		s.stuck.Store(true)
+	}
 	if !s.stuck.Load() {
 		return s.Store.Apply(b, sync)
 	}

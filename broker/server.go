@@ -414,16 +414,25 @@ func (s *Server) detach(sess *session, c *conn, discard bool) {
 	}
 	sess.conn = nil
 	sess.spillAllLocked()
+	if sess.freed != nil {
+		s.persist.mu.Lock()
+		s.persist.dropFreedLocked(sess)
+		s.persist.mu.Unlock()
+	}
 	end := (discard || !sess.persistent) && sess.ending == nil
 	if end {
 		sess.ending = make(chan struct{})
 	}
 	var expiresAt time.Time
-	if !end && sess.persistent && sess.expiry != neverExpires {
-		// [MQTT-3.1.2-23] The session ends Session Expiry Interval
-		// seconds after the connection.
-		expiresAt = time.Now().Add(time.Duration(sess.expiry) * time.Second)
-		sess.expiresAt = expiresAt
+	if !end && sess.persistent {
+		if sess.expiry != neverExpires {
+			// [MQTT-3.1.2-23] The session ends Session Expiry Interval
+			// seconds after the connection.
+			expiresAt = time.Now().Add(time.Duration(sess.expiry) * time.Second)
+			sess.expiresAt = expiresAt
+		}
+		// The record says the session is offline: its queued messages
+		// are not sent meanwhile.
 		s.persist.putSessionLocked(sess)
 	}
 	sess.mu.Unlock()

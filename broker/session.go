@@ -35,8 +35,8 @@ type session struct {
 	// the session but discards it (Server.attach). anyUser is set instead
 	// for a session restored from a record that did not keep the user
 	// name: the next client resumes it and then owns it.
-	username string
 	anyUser  bool
+	username string
 	// authGen is the Server.authGen at which the Authorizer last decided
 	// the subscriptions, and authInfo the ClientInfo of the session's last
 	// connection, kept only while an Authorizer is set (see
@@ -46,7 +46,11 @@ type session struct {
 	// persistent sessions outlive their connection (MQTT 3.1.1 Clean
 	// Session 0; MQTT 5.0 Session Expiry Interval > 0).
 	persistent bool
-	subs       subSet
+	// resuming is set from the attach of a connection to an existing
+	// session until resume: meanwhile no message goes out, lest it
+	// overtake those in flight that resume sends again [MQTT-4.6.0-6].
+	resuming bool
+	subs     subSet
 	// inflight holds the QoS 1 and 2 messages sent and not yet fully
 	// acknowledged, in the order they were sent; at most the connection's
 	// window (MaxInflight, or less if the client's Receive Maximum is).
@@ -62,12 +66,17 @@ type session struct {
 	// spillLocked). Only with a store that is a store.Ranger.
 	spilled   int
 	spillFrom uint64
-	lastID    uint16
+	// freed holds the packet ids of entries deleted by writes that may not
+	// be applied yet (see packetid.go); nil when there are none.
+	freed *freedIDs
 	// deferring counts the inflight messages whose first send waits for
 	// the store (outbound.deferred).
 	deferring int
-	// nextSeq numbers the session's outbound messages in the store.
-	nextSeq uint64
+	// nextSeq numbers the session's outbound messages in the store;
+	// startSeq is the last number read from the store when the broker
+	// started: a message up to it may have been sent before.
+	nextSeq  uint64
+	startSeq uint64
 	// ending is made when the session is being discarded and closed once
 	// it is gone from the server's table.
 	ending chan struct{}
@@ -98,49 +107,50 @@ type session struct {
 	// qos2In holds the packet ids of QoS 2 messages received from the client
 	// and not yet released by its PUBREL.
 	qos2In map[uint16]struct{}
-	// resuming is set from the attach of a connection to an existing
-	// session until resume: meanwhile no message goes out, lest it
-	// overtake those in flight that resume sends again [MQTT-4.6.0-6].
-	resuming bool
 }
 
-// outbound is one message on its way to a session's client.
+// outbound is one message on its way to a session's client. Its fields
+// are ordered so that it fits in 128 bytes: one is made per message and
+// subscriber.
 type outbound struct {
-	msg      *Message
-	qos      byte
-	retain   bool
-	ids      []uint32
-	packetID uint16
-	// released is set once the client's PUBREC arrived and PUBREL went out.
-	released bool
+	msg *Message
+	ids []uint32
 	// seq orders the session's messages and keys them in the store.
 	seq   uint64
 	msgID MsgID
-	// stored is set while the store holds the entry; hasRef while the entry
-	// holds a reference to the stored message body.
-	stored, hasRef bool
 	// op is 1 + the index of the entry's last write in the persister's
 	// batch of generation opGen, 0 for none; flushed is set once a write
 	// of the entry has left that batch for the store. While neither has
 	// happened, deleting the entry takes its write back instead.
-	op      int
-	opGen   uint64
-	flushed bool
-	// deferred is set while the first send waits for the store entry:
-	// sendDeferred makes it, on whichever connection then holds the
-	// session, and resume leaves the message to it.
-	deferred bool
-	// sentOn is the session's gen when the message was last sent: 0 if
-	// never, sentBeforeStart if it may have been sent before the broker
-	// started. A message sent on the connection that holds the session is
-	// not sent again by resume; one sent before goes again with DUP set.
-	sentOn uint32
+	op    int
+	opGen uint64
+	// writtenAt is the persister's write number of the entry's last write
+	// in this run, 0 while the entry is as the store held it when read.
+	writtenAt uint64
 	// shared is the $share/{group}/{filter} the message came through, if
 	// any: it goes to another member if this session ends first.
 	shared string
 	// routed is when the message was routed (monoNow), for the delivery
 	// latency; 0 when it is not to be observed.
 	routed int64
+	// sentOn is the session's gen when the message was last sent: 0 if
+	// never, sentBeforeStart if it may have been sent before the broker
+	// started. A message sent on the connection that holds the session is
+	// not sent again by resume; one sent before goes again with DUP set.
+	sentOn   uint32
+	packetID uint16
+	qos      byte
+	retain   bool
+	// released is set once the client's PUBREC arrived and PUBREL went out.
+	released bool
+	// stored is set while the store holds the entry; hasRef while the entry
+	// holds a reference to the stored message body.
+	stored, hasRef bool
+	flushed        bool
+	// deferred is set while the first send waits for the store entry:
+	// sendDeferred makes it, on whichever connection then holds the
+	// session, and resume leaves the message to it.
+	deferred bool
 }
 
 func newSession(s *Server, id string, persistent bool) *session {
@@ -309,31 +319,45 @@ func (s *session) unspillLocked(all bool) bool {
 	return true
 }
 
-// sendLocked gives ob a packet id, puts it in the inflight window, records
-// it in the store when the session persists, and writes it to the
-// connection.
+// sendLocked gives ob its packet id (packetid.go), puts it in the inflight
+// window, records it in the store when the session persists, and writes
+// it to the connection. The caller has checked that ob may go
+// (sendableNowLocked).
 func (s *session) sendLocked(ob *outbound) {
-	ob.packetID = s.nextIDLocked()
+	ob.packetID = packetIDFor(ob.seq)
+	derived := s.findLocked(ob.packetID) < 0
+	if !derived {
+		ob.packetID = s.otherIDLocked(ob.seq)
+	}
 	s.inflight = append(s.inflight, ob)
 	if s.persistent {
-		s.srv.persist.putEntryLocked(s, ob)
+		p := s.srv.persist
 		// A QoS 2 message goes out once its entry is durable: a client
 		// that has it must find it again, under the same packet id, after
-		// a crash, or it would take it as a new one. A QoS 1 message goes
-		// at once: were the broker to crash before its entry is durable,
-		// its publisher, not acknowledged either, sends it again, and a
-		// second delivery is what QoS 1 allows; it waits only behind an
-		// earlier message that waits, so that the session's messages keep
-		// their order. A client that acknowledges before the next commit
-		// spares the store the entry altogether (deleteEntryLocked).
-		if (ob.qos == 2 || s.deferring > 0) && s.srv.persist.deferLocked(func(error) { s.sendDeferred(ob) }) {
+		// a crash, or it would take it as a new one. One whose entry is in
+		// the store already need not wait, since its id follows from its
+		// place in the queue (packetid.go). A QoS 1 message goes at once: were the broker to crash
+		// before its entry is durable, its publisher, not acknowledged
+		// either, sends it again, and a second delivery is what QoS 1
+		// allows; it waits only behind an earlier message that waits, so
+		// that the session's messages keep their order. A client that
+		// acknowledges before the next commit spares the store the entry
+		// altogether (deleteEntryLocked).
+		wait := s.deferring > 0
+		if !wait && ob.qos == 2 {
+			p.mu.Lock()
+			wait = !derived || !p.sendableLocked(s, ob)
+			p.mu.Unlock()
+		}
+		p.putEntryLocked(s, ob)
+		if wait && p.deferLocked(func(error) { s.sendDeferred(ob) }) {
 			ob.deferred = true
 			s.deferring++
 			return
 		}
 	}
 	ob.sentOn = s.gen
-	if s.conn.sendPublish(ob.msg, ob.qos, ob.retain, ob.packetID, false, ob.ids, ob.routed) {
+	if s.conn.sendPublish(ob.msg, ob.qos, ob.retain, ob.packetID, s.mayHaveSentLocked(ob), ob.ids, ob.routed) {
 		s.completeLocked(ob)
 	}
 }
@@ -359,24 +383,10 @@ func (s *session) sendDeferred(ob *outbound) {
 	if c := s.conn; c != nil && !s.resuming && ob.sentOn != s.gen && !ob.released && ob.msg != nil {
 		if i := s.findLocked(ob.packetID); i >= 0 && s.inflight[i] == ob {
 			ob.sentOn = s.gen
-			if c.sendPublish(ob.msg, ob.qos, ob.retain, ob.packetID, false, ob.ids, ob.routed) {
+			if c.sendPublish(ob.msg, ob.qos, ob.retain, ob.packetID, s.mayHaveSentLocked(ob), ob.ids, ob.routed) {
 				s.completeLocked(ob)
 				s.fillLocked()
 			}
-		}
-	}
-}
-
-// nextIDLocked returns a packet id not used by any inflight message
-// [MQTT-2.2.1-3]. The window is small, so a scan is cheaper than a set.
-func (s *session) nextIDLocked() uint16 {
-	for {
-		s.lastID++
-		if s.lastID == 0 {
-			s.lastID = 1
-		}
-		if s.findLocked(s.lastID) < 0 {
-			return s.lastID
 		}
 	}
 }
@@ -398,6 +408,11 @@ func (s *session) fillLocked() {
 			break
 		}
 		ob := s.queue[s.qhead]
+		if !s.sendableNowLocked(ob) {
+			// The acknowledgement of the message that has its packet id
+			// refills the window.
+			break
+		}
 		s.queue[s.qhead] = nil
 		s.qhead++
 		if ob.msg == nil {

@@ -49,6 +49,10 @@ type SessionState struct {
 	// while it waits for its Will Delay Interval after the connection
 	// ended; 0 while the connection is open.
 	WillAt int64 `json:"will_at,omitempty"`
+	// Online is set when a connection held the session as the record was
+	// written: queued messages may have been sent then, and after a crash
+	// they go out again with DUP set [MQTT-3.3.1-1].
+	Online bool `json:"online,omitempty"`
 }
 
 // OutboundState is one message on its way to a session's client.
@@ -128,6 +132,8 @@ func (s *Server) load() error {
 
 	expired := 0
 	var touched []*session
+	// online are the sessions whose records say a connection held them.
+	var online []*session
 	// dueWills are published once the sessions are restored.
 	dueWills, err := s.loadWillRecords(&fix)
 	if err != nil {
@@ -196,6 +202,9 @@ func (s *Server) load() error {
 			// so that another crash does not start it again.
 			touched = append(touched, sess)
 		}
+		if st.Online {
+			online = append(online, sess)
+		}
 		s.sessions[id] = sess
 		return nil
 	})
@@ -262,7 +271,6 @@ func (s *Server) load() error {
 		ob := entryOutbound(seq, &rec)
 		if ob.packetID != 0 {
 			sess.inflight = append(sess.inflight, ob)
-			sess.lastID = ob.packetID
 		} else {
 			sess.queue = append(sess.queue, ob)
 		}
@@ -281,6 +289,9 @@ func (s *Server) load() error {
 	}
 	for _, sess := range touched {
 		s.persist.putSessionLocked(sess)
+	}
+	for _, sess := range online {
+		sess.startSeq = sess.nextSeq
 	}
 	for _, sess := range s.sessions {
 		if !sess.expiresAt.IsZero() {
