@@ -3,8 +3,10 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -28,10 +30,15 @@ type poller struct {
 	ep *os.File
 	rc syscall.RawConn
 
+	// due is the earliest keep-alive end (UnixNano) of the connections
+	// known to the poller, math.MaxInt64 for none: the sweep waits for it.
+	due atomic.Int64
+
 	mu     sync.Mutex
 	conns  map[uint64]*conn
 	lastID uint64
 	closed bool
+	sweeps int // for tests
 	done   chan struct{}
 }
 
@@ -58,6 +65,7 @@ func newPoller() (*poller, error) {
 		return nil, fmt.Errorf("broker: poller: %w", err)
 	}
 	p := &poller{epfd: epfd, ep: ep, rc: rc, conns: make(map[uint64]*conn), done: make(chan struct{})}
+	p.due.Store(math.MaxInt64)
 	go p.run()
 	return p, nil
 }
@@ -94,7 +102,24 @@ func (p *poller) arm(c *conn) error {
 	if err != nil {
 		return fmt.Errorf("broker: poller: epoll_ctl: %w", err)
 	}
+	if end := c.kaEnd.Load(); end != 0 && p.lowerDue(end) {
+		p.ep.SetReadDeadline(time.Unix(0, end))
+	}
 	return nil
+}
+
+// lowerDue makes end the next sweep's time if it is earlier, and reports
+// whether it was.
+func (p *poller) lowerDue(end int64) bool {
+	for {
+		due := p.due.Load()
+		if end >= due {
+			return false
+		}
+		if p.due.CompareAndSwap(due, end) {
+			return true
+		}
+	}
 }
 
 // forget drops c, which is closing. The kernel drops its socket from the
@@ -108,18 +133,22 @@ func (p *poller) forget(c *conn) {
 	p.mu.Unlock()
 }
 
-// sweepEvery is how often the poller looks for parked connections whose
-// keep-alive has run out: a keep-alive ends up to this much late.
+// sweepEvery is how often, at most, the poller looks for parked
+// connections whose keep-alive has run out: a keep-alive ends up to this
+// much late.
 const sweepEvery = 250 * time.Millisecond
 
-// run waits for events and wakes their connections until close; every
-// sweepEvery it also wakes the parked connections whose keep-alive has run
-// out, which then close.
+// run waits for events and wakes their connections until close. When the
+// earliest keep-alive end of its connections has come (due), and no
+// sooner than sweepEvery after the last sweep, it also wakes the parked
+// connections whose keep-alive has run out, which then close: a broker
+// whose connections are idle does not look at them more often than their
+// keep-alives need.
 func (p *poller) run() {
 	defer close(p.done)
 	events := make([]syscall.EpollEvent, 128)
-	nextSweep := time.Now().Add(sweepEvery)
-	p.ep.SetReadDeadline(nextSweep)
+	lastSweep := time.Now()
+	p.setSweepDeadline(lastSweep)
 	for {
 		var (
 			n       int
@@ -134,7 +163,8 @@ func (p *poller) run() {
 		if err == nil {
 			err = waitErr
 		}
-		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		expired := errors.Is(err, os.ErrDeadlineExceeded)
+		if err != nil && !expired {
 			return // closed
 		}
 		p.mu.Lock()
@@ -149,26 +179,59 @@ func (p *poller) run() {
 				c.wake()
 			}
 		}
-		if now := time.Now(); !now.Before(nextSweep) {
-			nextSweep = now.Add(sweepEvery)
-			p.ep.SetReadDeadline(nextSweep)
+		if now := time.Now(); now.UnixNano() >= p.due.Load() && now.Sub(lastSweep) >= sweepEvery {
+			lastSweep = now
 			p.sweepLocked(now.UnixNano())
+			p.setSweepDeadline(lastSweep)
+		} else if expired {
+			// arm set a deadline sooner than sweepEvery allows.
+			p.setSweepDeadline(lastSweep)
 		}
 		p.mu.Unlock()
 	}
 }
 
-// sweepLocked wakes the parked connections whose keep-alive ended before
-// now (UnixNano). The caller holds p.mu.
-func (p *poller) sweepLocked(now int64) {
-	for _, c := range p.conns {
-		if c.parkState.Load() != parked {
-			continue
+// setSweepDeadline sets the poller's read deadline to the next sweep: due,
+// but no sooner than sweepEvery after last. It sets it again if arm lowered
+// due meanwhile, so that the deadline is never later than arm wants.
+func (p *poller) setSweepDeadline(last time.Time) {
+	for {
+		due := p.due.Load()
+		at := last.Add(sweepEvery)
+		if due != math.MaxInt64 && due > at.UnixNano() {
+			at = time.Unix(0, due)
+		} else if due == math.MaxInt64 {
+			at = time.Time{} // no keep-alive to watch
 		}
-		if end := c.kaEnd.Load(); end != 0 && end <= now {
-			c.wake()
+		p.ep.SetReadDeadline(at)
+		if p.due.Load() >= due {
+			return
 		}
 	}
+}
+
+// sweepLocked wakes the parked connections whose keep-alive ended before
+// now (UnixNano), and makes the earliest end of the others the next due.
+// The caller holds p.mu.
+func (p *poller) sweepLocked(now int64) {
+	p.sweeps++
+	// arm lowers due meanwhile for the connections it adds.
+	p.due.Store(math.MaxInt64)
+	next := int64(math.MaxInt64)
+	for _, c := range p.conns {
+		end := c.kaEnd.Load()
+		if end == 0 {
+			continue
+		}
+		if end <= now && c.parkState.Load() == parked {
+			c.wake()
+			continue
+		}
+		// A connection that runs, or parks now, is counted too: its end
+		// can only move later, so the sweep comes early at worst.
+		next = min(next, max(end, now+1))
+	}
+	p.lowerDue(next)
 }
 
 // close ends the poller. Connections still parked stay parked: the server
