@@ -160,7 +160,7 @@ func (c *conn) wake() {
 		case parked:
 			if c.parkState.CompareAndSwap(parked, running) {
 				c.srv.counters.parked.Add(-1)
-				c.srv.workers.run(c.resume)
+				c.srv.workers.run(task{c: c, resume: true})
 				return
 			}
 		case parking:

@@ -200,7 +200,7 @@ func (s *Server) accept(nc net.Conn) {
 	for m := s.counters.connsMax.Load(); n > m && !s.counters.connsMax.CompareAndSwap(m, n); m = s.counters.connsMax.Load() {
 	}
 	s.counters.connsTotal.Add(1)
-	s.workers.run(c.serve)
+	s.workers.run(task{c: c})
 }
 
 // unlist takes c, which is closing, off the connections: it no longer

@@ -88,10 +88,12 @@ type session struct {
 	// willAt is when the will of the last connection is published, while
 	// it waits for its Will Delay Interval; zero otherwise.
 	willAt time.Time
-	// watch, while not nil, collects the topics of the live messages the
-	// session takes: retained messages sent for a new subscription skip
-	// those topics, whose live message is as new or newer.
-	watch map[string]struct{}
+	// watch, while watching is set, collects the topics of the live
+	// messages the session takes (made for the first): retained messages
+	// sent for a new subscription skip those topics, whose live message is
+	// as new or newer.
+	watch    map[string]struct{}
+	watching bool
 	// will is the will of the connection that holds the session (or held
 	// it last, while the will waits for its delay), and willDelay its Will
 	// Delay Interval in seconds. A persistent session's record holds both;
@@ -188,8 +190,11 @@ func (s *session) deliver(msg *Message, d Delivery) Outcome {
 func (s *session) deliverLocked(msg *Message, d Delivery, qos byte, retain bool) Outcome {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.watch != nil {
+	if s.watching {
 		if !d.Retained {
+			if s.watch == nil {
+				s.watch = make(map[string]struct{})
+			}
 			s.watch[msg.Topic] = struct{}{}
 		} else if _, live := s.watch[msg.Topic]; live {
 			// A live message of the topic came during the watch: it is
@@ -670,13 +675,13 @@ func (s *session) undoSubscribe(sub, prev topic.Subscription, existed bool) {
 // beginWatch starts collecting the topics of live messages; endWatch stops.
 func (s *session) beginWatch() {
 	s.mu.Lock()
-	s.watch = make(map[string]struct{})
+	s.watching, s.watch = true, nil
 	s.mu.Unlock()
 }
 
 func (s *session) endWatch() {
 	s.mu.Lock()
-	s.watch = nil
+	s.watching, s.watch = false, nil
 	s.mu.Unlock()
 }
 

@@ -13,12 +13,27 @@ const maxIdleWorkers = 256
 // already.
 type workers struct {
 	mu     sync.Mutex
-	idle   []chan func()
+	idle   []chan task
 	closed bool
 }
 
+// A task is a connection to run: serve from its CONNECT, or resume after a
+// park. (A method value such as c.serve would cost an allocation a run.)
+type task struct {
+	c      *conn
+	resume bool
+}
+
+func (t task) run() {
+	if t.resume {
+		t.c.resume()
+	} else {
+		t.c.serve()
+	}
+}
+
 // run runs f on an idle worker, or on a new goroutine when none waits.
-func (w *workers) run(f func()) {
+func (w *workers) run(f task) {
 	w.mu.Lock()
 	if n := len(w.idle); n > 0 {
 		ch := w.idle[n-1]
@@ -34,17 +49,17 @@ func (w *workers) run(f func()) {
 
 // work runs f, then waits for more until close or until enough workers
 // wait already.
-func (w *workers) work(f func()) {
-	var ch chan func()
-	for f != nil {
-		f()
+func (w *workers) work(f task) {
+	var ch chan task
+	for f.c != nil {
+		f.run()
 		w.mu.Lock()
 		if w.closed || len(w.idle) >= maxIdleWorkers {
 			w.mu.Unlock()
 			return
 		}
 		if ch == nil {
-			ch = make(chan func(), 1)
+			ch = make(chan task, 1)
 		}
 		w.idle = append(w.idle, ch)
 		w.mu.Unlock()
@@ -58,7 +73,7 @@ func (w *workers) close() {
 	defer w.mu.Unlock()
 	w.closed = true
 	for _, ch := range w.idle {
-		ch <- nil
+		ch <- task{}
 	}
 	w.idle = nil
 }
