@@ -113,8 +113,9 @@ type conn struct {
 	parkState atomic.Int32
 	pollID    uint64
 	kaEnd     atomic.Int64
-	// rdeadline is set while the reading goroutine has a read deadline on nc.
-	rdeadline bool
+	// rdeadline is the read deadline the reading goroutine last set on nc
+	// (UnixNano), 0 for none.
+	rdeadline int64
 
 	// wdeadline is the write deadline last set on nc (UnixNano); only the
 	// goroutine that holds the flushing role (a flush goroutine, or the
@@ -187,13 +188,25 @@ func (c *conn) serve() {
 
 // connectWithin reads and handles the CONNECT, which must come within
 // ConnectTimeout.
+//
+// The deadline is left in place after: the next read that waits on the
+// socket sets its own first (waitInput, loop).
 func (c *conn) connectWithin() error {
-	c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.ConnectTimeout))
-	if err := c.connect(); err != nil {
-		return err
+	c.setReadDeadline(time.Now().Add(c.srv.opts.ConnectTimeout))
+	return c.connect()
+}
+
+// setReadDeadline sets the read deadline of nc to d, if it is not so
+// already; the zero time means none.
+func (c *conn) setReadDeadline(d time.Time) {
+	var at int64
+	if !d.IsZero() {
+		at = d.UnixNano()
 	}
-	c.nc.SetReadDeadline(time.Time{})
-	return nil
+	if at != c.rdeadline {
+		c.nc.SetReadDeadline(d)
+		c.rdeadline = at
+	}
 }
 
 // loop reads and handles packets until the connection parks (errParked)
@@ -220,10 +233,7 @@ func (c *conn) loop(resumed bool) error {
 			if c.keepAlive > 0 {
 				d = time.Now().Add(c.keepAlive * 3 / 2)
 			}
-			if !d.IsZero() || c.rdeadline {
-				c.nc.SetReadDeadline(d)
-				c.rdeadline = !d.IsZero()
-			}
+			c.setReadDeadline(d)
 		}
 		if c.stopping.Load() {
 			return errStopped

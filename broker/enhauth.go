@@ -81,7 +81,7 @@ func (c *conn) enhancedAuth(p *packet.Connect, connack *packet.Connack) error {
 		if c.gatherOn {
 			c.writeOwn()
 		}
-		c.nc.SetReadDeadline(deadline)
+		c.setReadDeadline(deadline)
 		h, body, err := c.readPacket()
 		if err != nil {
 			return err

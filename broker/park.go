@@ -87,9 +87,14 @@ func (c *conn) waitInput(resumed bool) error {
 				deadline = parkAt
 			}
 		}
-		if !deadline.IsZero() || c.rdeadline {
-			c.nc.SetReadDeadline(deadline)
-			c.rdeadline = !deadline.IsZero()
+		if !parkAt.IsZero() && deadline.Equal(parkAt) && c.rdeadline != 0 &&
+			c.rdeadline <= parkAt.UnixNano() && c.rdeadline >= parkAt.Add(-c.idleAfter()/2).UnixNano() {
+			// The deadline set by the last wait is at most half the wait
+			// sooner than this one's: it stays, and the connection parks
+			// that much sooner. A client that answers at once (CONNACK,
+			// then SUBSCRIBE) costs one timer, not two.
+		} else {
+			c.setReadDeadline(deadline)
 		}
 		// The flag is checked after the deadline is set: stop sets the flag,
 		// then the deadline, so one of the two always wins.
