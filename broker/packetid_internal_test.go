@@ -94,11 +94,14 @@ func TestSendableWaitsForDeletions(t *testing.T) {
 	}
 }
 
-// TestStructSizes keeps the structs made per queued message and per
-// session within their allocation size classes (128 and 384 bytes): a
-// field added in the wrong place costs every message or session a class
-// more.
+// TestStructSizes keeps the structs made per queued message, per session
+// and per connection within their allocation size classes (128, 384 and
+// 512 bytes): a field added in the wrong place costs every message,
+// session or connection a class more.
 func TestStructSizes(t *testing.T) {
+	if n := unsafe.Sizeof(conn{}); n > 512 {
+		t.Errorf("conn is %d bytes, over 512", n)
+	}
 	if n := unsafe.Sizeof(outbound{}); n > 128 {
 		t.Errorf("outbound is %d bytes, over 128", n)
 	}
