@@ -51,6 +51,24 @@ func (e *freedEpoch) has(id uint16) bool {
 	return e.ids[id>>6&3]&(1<<(id&63)) != 0
 }
 
+// settleStartLocked forgets startSeq once no queued message is numbered up
+// to it: those have gone out again, with DUP. The caller holds s.mu.
+func (s *session) settleStartLocked() {
+	switch {
+	case s.startSeq == 0:
+	case s.qhead < len(s.queue):
+		if s.queue[s.qhead].seq > s.startSeq {
+			s.startSeq = 0
+		}
+	case s.spilled > 0:
+		if s.spillFrom > s.startSeq {
+			s.startSeq = 0
+		}
+	default:
+		s.startSeq = 0
+	}
+}
+
 // sendableNowLocked reports whether the queued message ob may go out now:
 // unless it may have been sent before the broker started, under the id
 // its client may still hold, it need not wait for its own id. The caller

@@ -82,3 +82,79 @@ func TestQueuedQoS2GoesBeforeItsCommit(t *testing.T) {
 	}
 	again.ExpectNothing(300 * time.Millisecond)
 }
+
+// TestDupAfterTwoCrashes: queued QoS 2 messages sent before a crash keep
+// DUP through a second crash, after a restart that rewrote the session's
+// record while its client was away; once they have gone out again and the
+// client leaves, the record no longer says they may have been sent.
+func TestDupAfterTwoCrashes(t *testing.T) {
+	st := newStuckStore()
+	b1 := testbroker.Start(t, broker.Options{Store: st, Logger: slog.New(slog.DiscardHandler)})
+	t.Cleanup(func() { close(st.release) })
+	connect := &packet.Connect{ClientID: "q2twice"}
+	connect.Properties.SessionExpiryInterval, connect.Properties.HasSessionExpiryInterval = 300, true
+
+	sub, _ := mqtttest.Connect(t, b1.Addr, packet.V5, connect)
+	subscribeOK(t, sub, 1, packet.Subscription{Filter: "twice/#", QoS: 2})
+	sub.Send(&packet.Disconnect{})
+	sub.ExpectClosed(2 * time.Second)
+	pub, _ := mqtttest.Connect(t, b1.Addr, packet.V311, &packet.Connect{ClientID: "q2twice-pub", CleanStart: true})
+	pub.Send(&packet.Publish{Topic: "twice/a", QoS: 2, PacketID: 1, Payload: []byte("a")})
+	pub.Expect(packet.TypePubrec)
+
+	st.stickOnQueue.Store(true)
+	back, _ := mqtttest.Connect(t, b1.Addr, packet.V5, connect)
+	first := back.Expect(packet.TypePublish).(*packet.Publish)
+	if first.Dup {
+		t.Fatal("first delivery has DUP set")
+	}
+	select {
+	case <-st.hung:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no commit of the sent entry")
+	}
+
+	// First crash. The next broker writes the session's record at once,
+	// with the time it expires, while its client is away.
+	testbroker.Start(t, broker.Options{Store: st.Store, Logger: slog.New(slog.DiscardHandler)})
+	testbroker.Eventually(t, 5*time.Second, func() error {
+		rec, err := sessionRecord(st.Store, "q2twice")
+		if err != nil {
+			return err
+		}
+		if rec.ExpiresAt == 0 {
+			return errNotYet
+		}
+		if !rec.Online {
+			t.Fatal("the record rewritten after the crash no longer says the queue may have been sent")
+		}
+		return nil
+	})
+
+	// Second crash.
+	b3 := testbroker.Start(t, broker.Options{Store: st.Store})
+	again, ack := mqtttest.Connect(t, b3.Addr, packet.V5, connect)
+	if !ack.SessionPresent {
+		t.Fatal("session not present after two crashes")
+	}
+	p := again.Expect(packet.TypePublish).(*packet.Publish)
+	if string(p.Payload) != "a" || p.PacketID != first.PacketID || !p.Dup {
+		t.Fatalf("after two crashes got %q id %d DUP %t, want %q again with id %d and DUP", p.Payload, p.PacketID,
+			p.Dup, "a", first.PacketID)
+	}
+	again.Send(&packet.Ack{Kind: packet.TypePubrec, PacketID: p.PacketID})
+	expectAck(t, again, packet.TypePubrel, p.PacketID, packet.Success)
+	again.Send(&packet.Ack{Kind: packet.TypePubcomp, PacketID: p.PacketID})
+	again.Send(&packet.Disconnect{})
+	again.ExpectClosed(2 * time.Second)
+	testbroker.Eventually(t, 5*time.Second, func() error {
+		rec, err := sessionRecord(st.Store, "q2twice")
+		if err != nil {
+			return err
+		}
+		if rec.Online {
+			return fmt.Errorf("record of the session, its queue sent again and its client gone, says online")
+		}
+		return nil
+	})
+}

@@ -489,7 +489,8 @@ func (p *persister) putSessionLocked(sess *session) {
 	if p.discards {
 		return // nothing to encode for a store that keeps nothing
 	}
-	rec := SessionState{ClientID: sess.id, Will: sess.will, ExpiryInterval: sess.expiry, Online: sess.conn != nil}
+	rec := SessionState{ClientID: sess.id, Will: sess.will, ExpiryInterval: sess.expiry,
+		Online: sess.conn != nil || sess.startSeq != 0}
 	if sess.will != nil {
 		rec.WillDelay = sess.willDelay
 	}

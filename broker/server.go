@@ -433,6 +433,7 @@ func (s *Server) detach(sess *session, c *conn, discard bool) {
 		}
 		// The record says the session is offline: its queued messages
 		// are not sent meanwhile.
+		sess.settleStartLocked()
 		s.persist.putSessionLocked(sess)
 	}
 	sess.mu.Unlock()

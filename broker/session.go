@@ -72,9 +72,10 @@ type session struct {
 	// deferring counts the inflight messages whose first send waits for
 	// the store (outbound.deferred).
 	deferring int
-	// nextSeq numbers the session's outbound messages in the store;
+	// nextSeq numbers the session's outbound messages in the store.
 	// startSeq is the last number read from the store when the broker
-	// started: a message up to it may have been sent before.
+	// started, if the session's record said a connection held it then: a
+	// message up to it may have been sent before (0 otherwise).
 	nextSeq  uint64
 	startSeq uint64
 	// ending is made when the session is being discarded and closed once

@@ -50,8 +50,9 @@ type SessionState struct {
 	// ended; 0 while the connection is open.
 	WillAt int64 `json:"will_at,omitempty"`
 	// Online is set when a connection held the session as the record was
-	// written: queued messages may have been sent then, and after a crash
-	// they go out again with DUP set [MQTT-3.3.1-1].
+	// written, or queued messages of it may have been sent before the
+	// broker last started: after a crash they go out with DUP set
+	// [MQTT-3.3.1-1].
 	Online bool `json:"online,omitempty"`
 }
 
@@ -287,11 +288,11 @@ func (s *Server) load() error {
 			fix.Delete(store.Messages, messageKey(id))
 		}
 	}
-	for _, sess := range touched {
-		s.persist.putSessionLocked(sess)
-	}
 	for _, sess := range online {
 		sess.startSeq = sess.nextSeq
+	}
+	for _, sess := range touched {
+		s.persist.putSessionLocked(sess)
 	}
 	for _, sess := range s.sessions {
 		if !sess.expiresAt.IsZero() {
