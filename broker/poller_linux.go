@@ -59,6 +59,12 @@ func newPoller() (*poller, error) {
 		return nil, fmt.Errorf("broker: poller: %w", err)
 	}
 	ep := os.NewFile(uintptr(epfd), "epoll")
+	// A file the netpoller could not take has no deadlines: run would not
+	// wait, and the connections stay unparked rather.
+	if err := ep.SetReadDeadline(time.Time{}); err != nil {
+		ep.Close()
+		return nil, fmt.Errorf("broker: poller: the netpoller does not take an epoll instance: %w", err)
+	}
 	rc, err := ep.SyscallConn()
 	if err != nil {
 		ep.Close()
