@@ -201,6 +201,10 @@ func (c *conn) accept(p *packet.Connect) error {
 	c.wmu.Lock()
 	c.holding = true
 	c.wmu.Unlock()
+	var from uint64 // the writes before the session's record (see below)
+	if expiryInterval > 0 {
+		from = c.srv.persist.written()
+	}
 	sess, present, cancelled := c.srv.attach(c, c.info.ClientID, p.CleanStart, expiryInterval)
 	c.sess = sess
 	c.attached.Store(true)
@@ -212,8 +216,9 @@ func (c *conn) accept(p *packet.Connect) error {
 	c.authorizeSession(sess, present)
 	if expiryInterval > 0 {
 		// CONNACK tells the client that the broker keeps its session (and
-		// will): it waits until the store has the session's record.
-		if err := c.srv.persist.wait(); err != nil {
+		// will): it waits until the store has the session's record, and
+		// is refused when the batch that held it failed.
+		if err := c.srv.persist.waitWritten(from, c.srv.persist.written()); err != nil {
 			return c.refuseUnstored(present, cancelled, err)
 		}
 	}

@@ -94,11 +94,16 @@ type persister struct {
 	gen       uint64
 	appended  uint64 // writes appended so far
 	committed uint64 // writes applied so far
-	failedAt  uint64 // appended when the last batch that failed was taken
 	waiters   []waiter
 	running   bool            // callbacks are running
 	lastErr   error           // of the last Apply
 	refs      map[MsgID]int32 // queue entries that hold each stored message
+
+	// The last batch that failed held the writes after failedFrom up to
+	// failedAt, and failed with failedErr.
+	failedFrom, failedAt uint64
+	failedErr            error
+
 	// pending holds the message bodies written to batches not yet
 	// applied, so that loadMessage finds them before the store does.
 	pending    map[MsgID]pendingBody
@@ -325,11 +330,11 @@ func (p *persister) commit(sync bool) {
 			b.Reset()
 			p.spare = b
 		}
+		if err != nil {
+			p.failedFrom, p.failedAt, p.failedErr = p.committed, seq, err
+		}
 		p.committed = seq
 		p.lastErr = err
-		if err != nil {
-			p.failedAt = seq
-		}
 		for _, id := range ids {
 			if pb := p.pending[id]; pb.n > 1 {
 				pb.n--
@@ -405,6 +410,30 @@ func (p *persister) wait() error {
 	done := make(chan error, 1)
 	p.whenDurable(func(err error) { done <- err })
 	return <-done
+}
+
+// written returns the number of writes appended so far, for waitWritten.
+func (p *persister) written() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.appended
+}
+
+// waitWritten is wait for a caller whose writes were appended between two
+// calls of written, which returned from and to: it also returns the error
+// of the last batch that failed when that batch held any write of the
+// range, which wait, finding nothing left to wait for once that batch
+// had failed, would not see.
+func (p *persister) waitWritten(from, to uint64) error {
+	if err := p.wait(); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.failedFrom < to && from < p.failedAt {
+		return p.failedErr
+	}
+	return nil
 }
 
 // deferLocked is whenDurable for callers that hold a session lock: when
