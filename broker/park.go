@@ -87,13 +87,7 @@ func (c *conn) waitInput(resumed bool) error {
 				deadline = parkAt
 			}
 		}
-		if !parkAt.IsZero() && deadline.Equal(parkAt) && c.rdeadline != 0 &&
-			c.rdeadline <= parkAt.UnixNano() && c.rdeadline >= parkAt.Add(-c.idleAfter()/2).UnixNano() {
-			// The deadline set by the last wait is at most half the wait
-			// sooner than this one's: it stays, and the connection parks
-			// that much sooner. A client that answers at once (CONNACK,
-			// then SUBSCRIBE) costs one timer, not two.
-		} else {
+		if parkAt.IsZero() || !deadline.Equal(parkAt) || !c.parksSoonEnough(parkAt) {
 			c.setReadDeadline(deadline)
 		}
 		// The flag is checked after the deadline is set: stop sets the flag,
@@ -114,6 +108,15 @@ func (c *conn) waitInput(resumed bool) error {
 		}
 		now = time.Now()
 	}
+}
+
+// parksSoonEnough reports whether the read deadline set by the last wait
+// can stay for a wait that would park at parkAt: it is at most half the
+// wait sooner, and the connection parks that much sooner. A client that
+// answers at once (CONNACK, then SUBSCRIBE) costs one timer, not two.
+func (c *conn) parksSoonEnough(parkAt time.Time) bool {
+	at := parkAt.UnixNano()
+	return c.rdeadline != 0 && c.rdeadline <= at && c.rdeadline >= at-int64(c.idleAfter()/2)
 }
 
 // park gives up the connection's goroutine and read buffer until wake. It
