@@ -201,10 +201,7 @@ func (c *conn) accept(p *packet.Connect) error {
 	c.wmu.Lock()
 	c.holding = true
 	c.wmu.Unlock()
-	var from uint64 // the writes before the session's record (see below)
-	if expiryInterval > 0 {
-		from = c.srv.persist.written()
-	}
+	from := c.srv.persist.mark() // the session's record is written after it (see below)
 	sess, present, cancelled := c.srv.attach(c, c.info.ClientID, p.CleanStart, expiryInterval)
 	c.sess = sess
 	c.attached.Store(true)
@@ -218,7 +215,7 @@ func (c *conn) accept(p *packet.Connect) error {
 		// CONNACK tells the client that the broker keeps its session (and
 		// will): it waits until the store has the session's record, and
 		// is refused when the batch that held it failed.
-		if err := c.srv.persist.waitWritten(from, c.srv.persist.written()); err != nil {
+		if err := c.srv.persist.waitSince(from); err != nil {
 			return c.refuseUnstored(present, cancelled, err)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -94,15 +95,17 @@ type persister struct {
 	gen       uint64
 	appended  uint64 // writes appended so far
 	committed uint64 // writes applied so far
-	waiters   []waiter
-	running   bool            // callbacks are running
-	lastErr   error           // of the last Apply
-	refs      map[MsgID]int32 // queue entries that hold each stored message
+	// marked is appended, for mark to read without p.mu.
+	marked  atomic.Uint64
+	waiters []waiter
+	running bool            // callbacks are running
+	lastErr error           // of the last Apply
+	refs    map[MsgID]int32 // queue entries that hold each stored message
 
-	// The last batch that failed held the writes after failedFrom up to
-	// failedAt, and failed with failedErr.
-	failedFrom, failedAt uint64
-	failedErr            error
+	// The last batch that failed held the writes up to failedAt, and
+	// failed with failedErr.
+	failedAt  uint64
+	failedErr error
 
 	// pending holds the message bodies written to batches not yet
 	// applied, so that loadMessage finds them before the store does.
@@ -164,8 +167,16 @@ type pendingBody struct {
 
 type waiter struct {
 	seq uint64
-	fn  func(error)
+	// from is the mark the caller's writes came after (see whenWritten),
+	// noMark for none; err is the result fn gets, set when it is due.
+	from uint64
+	fn   func(error)
+	err  error
 }
+
+// noMark stands for no mark: the caller's writes are in a group it still
+// holds, where no commit can have taken them, or there are none.
+const noMark = math.MaxUint64
 
 func newPersister(st store.Store, mode Durability, interval time.Duration, maxBytes int64, log *slog.Logger) *persister {
 	p := &persister{
@@ -331,7 +342,7 @@ func (p *persister) commit(sync bool) {
 			p.spare = b
 		}
 		if err != nil {
-			p.failedFrom, p.failedAt, p.failedErr = p.committed, seq, err
+			p.failedAt, p.failedErr = seq, err
 		}
 		p.committed = seq
 		p.lastErr = err
@@ -360,10 +371,14 @@ func (p *persister) commit(sync bool) {
 		clear(p.waiters[rest:])
 		p.waiters = p.waiters[:rest]
 		p.running = true
-		err := p.lastErr
+		for i := range ready {
+			if ready[i].err = p.lastErr; ready[i].err == nil {
+				ready[i].err = p.failedSinceLocked(ready[i].from)
+			}
+		}
 		p.mu.Unlock()
 		for _, w := range ready {
-			w.fn(err)
+			w.fn(w.err)
 		}
 		p.mu.Lock()
 	}
@@ -377,6 +392,7 @@ const maxSpareWrites = 4096
 // committer. The caller holds p.mu.
 func (p *persister) appendedLocked() {
 	p.appended++
+	p.marked.Store(p.appended)
 	select {
 	case p.kick <- struct{}{}:
 	default:
@@ -387,19 +403,67 @@ func (p *persister) appendedLocked() {
 // sync and batch modes, on disk): at once when there is nothing to wait
 // for, or in DurabilityNone. Callbacks run in the order they were given.
 // The caller must hold no session lock: fn may run at once.
+//
+// fn gets the error of the batch that completed the wait. That is the
+// error of the caller's own writes only when they were still in p.batch:
+// a caller that wrote outside a group uses whenWritten.
 func (p *persister) whenDurable(fn func(error)) {
+	p.whenWritten(noMark, fn)
+}
+
+// mark returns the number of writes appended so far. A caller takes it
+// before writing, outside a group, and passes it to whenWritten or
+// deferLocked: its writes are those after the mark.
+func (p *persister) mark() uint64 {
+	return p.marked.Load()
+}
+
+// whenWritten is whenDurable for a caller whose writes came after mark
+// from: fn also gets the error of a batch holding writes after from that
+// failed before the wait, even one that failed before whenWritten was
+// called, when whenDurable would find nothing left to wait for. It errs on
+// the side of failure: a failed batch that held only other callers'
+// writes after from is reported too, and a caller told of a failure
+// takes its change back rather than acknowledge what the store may not
+// hold.
+func (p *persister) whenWritten(from uint64, fn func(error)) {
 	if p.mode == DurabilityNone {
 		fn(nil)
 		return
 	}
 	p.mu.Lock()
 	if p.idleLocked() {
+		err := p.failedSinceLocked(from)
 		p.mu.Unlock()
-		fn(nil)
+		fn(err)
 		return
 	}
-	p.waitLocked(fn)
+	p.waitLocked(from, fn)
 	p.mu.Unlock()
+}
+
+// settled reports whether whenWritten(from, fn) would run fn at once, and
+// with which error; the caller then runs it, with nothing allocated for fn.
+func (p *persister) settled(from uint64) (error, bool) {
+	if p.mode == DurabilityNone {
+		return nil, true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.idleLocked() {
+		return p.failedSinceLocked(from), true
+	}
+	return nil, false
+}
+
+// failedSinceLocked returns the error of the last batch that failed when
+// it held writes after mark from, nil otherwise. Every batch that failed
+// with such writes ended at or before the last one. The caller holds p.mu.
+func (p *persister) failedSinceLocked(from uint64) error {
+	if from < p.failedAt {
+		return p.failedErr
+	}
+	return nil
 }
 
 // wait blocks until every write appended so far is durable, as
@@ -407,48 +471,33 @@ func (p *persister) whenDurable(fn func(error)) {
 // held the last of them, if it failed. The caller must hold no session
 // lock and no group.
 func (p *persister) wait() error {
+	return p.waitSince(noMark)
+}
+
+// waitSince is wait for a caller whose writes came after mark from, as
+// whenWritten defines it.
+func (p *persister) waitSince(from uint64) error {
 	done := make(chan error, 1)
-	p.whenDurable(func(err error) { done <- err })
+	p.whenWritten(from, func(err error) { done <- err })
 	return <-done
 }
 
-// written returns the number of writes appended so far, for waitWritten.
-func (p *persister) written() uint64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.appended
-}
-
-// waitWritten is wait for a caller whose writes were appended between two
-// calls of written, which returned from and to: it also returns the error
-// of the last batch that failed when that batch held any write of the
-// range, which wait, finding nothing left to wait for once that batch
-// had failed, would not see.
-func (p *persister) waitWritten(from, to uint64) error {
-	if err := p.wait(); err != nil {
-		return err
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.failedFrom < to && from < p.failedAt {
-		return p.failedErr
-	}
-	return nil
-}
-
-// deferLocked is whenDurable for callers that hold a session lock: when
-// there is something to wait for it registers fn and reports true;
-// otherwise it reports false and the caller acts at once.
-func (p *persister) deferLocked(fn func(error)) bool {
+// deferLocked is whenWritten for callers that hold a session lock: when
+// fn must wait, or must be told of a failure, it registers fn and reports
+// true; otherwise it reports false and the caller acts at once. from is
+// the mark of the caller's writes (noMark for none).
+func (p *persister) deferLocked(from uint64, fn func(error)) bool {
 	if p.mode == DurabilityNone {
 		return false
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.idleLocked() {
+	if p.idleLocked() && (p.closed || p.failedSinceLocked(from) == nil) {
 		return false
 	}
-	p.waitLocked(fn)
+	// A failure is told through the committer, which runs fn without the
+	// caller's lock: the kick makes it run the waiters that are due.
+	p.waitLocked(from, fn)
 	return true
 }
 
@@ -458,8 +507,8 @@ func (p *persister) idleLocked() bool {
 	return p.closed || (p.appended == p.committed && len(p.waiters) == 0 && !p.running)
 }
 
-func (p *persister) waitLocked(fn func(error)) {
-	p.waiters = append(p.waiters, waiter{seq: p.appended, fn: fn})
+func (p *persister) waitLocked(from uint64, fn func(error)) {
+	p.waiters = append(p.waiters, waiter{seq: p.appended, from: from, fn: fn})
 	select {
 	case p.kick <- struct{}{}:
 	default:

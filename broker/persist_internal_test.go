@@ -27,20 +27,23 @@ func (s *failingStore) Apply(b *store.Batch, sync bool) error {
 	return s.Store.Apply(b, sync)
 }
 
-// TestWaitWrittenSeesFailedBatch: a caller whose write was in a batch that
-// failed before it began to wait learns of the failure; one whose writes
-// were all in batches that succeeded does not.
-func TestWaitWrittenSeesFailedBatch(t *testing.T) {
+// TestWhenWrittenSeesFailedBatch: a caller whose write was in a batch that
+// failed learns of the failure, whether the batch failed before it began to
+// wait (nothing left to wait for) or while it waited for a later batch that
+// succeeded; one whose writes were all in batches that succeeded does not;
+// and a caller under a session lock (deferLocked) is told through the
+// committer.
+func TestWhenWrittenSeesFailedBatch(t *testing.T) {
 	st := &failingStore{Store: memory.New()}
 	p := newPersister(st, DurabilityBatch, time.Millisecond, 0, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	defer p.close()
-	write := func(key string) (from, to uint64) {
-		from = p.written()
+	write := func(key string) (from uint64) {
+		from = p.mark()
 		p.mu.Lock()
 		p.batch.Set(store.Meta, key, []byte("v"))
 		p.appendedLocked()
 		p.mu.Unlock()
-		return from, p.written()
+		return from
 	}
 	applied := func() {
 		t.Helper()
@@ -58,16 +61,50 @@ func TestWaitWrittenSeesFailedBatch(t *testing.T) {
 	}
 
 	st.fail.Store(true)
-	from, to := write("lost")
+	from := write("lost")
 	applied() // failed before the wait below began
-	if err := p.waitWritten(from, to); !errors.Is(err, errWriteFailed) {
-		t.Fatalf("waitWritten for a write whose batch failed: %v, want %v", err, errWriteFailed)
+	if err := p.waitSince(from); !errors.Is(err, errWriteFailed) {
+		t.Fatalf("waitSince for a write whose batch failed before the wait: %v, want %v", err, errWriteFailed)
+	}
+	if err := p.wait(); err != nil {
+		t.Fatalf("wait of a caller without writes after the failed batch: %v", err)
 	}
 
+	// The failed batch is applied; a later one is still open when the
+	// caller begins to wait (the group keeps the committer from taking
+	// it), and succeeds.
 	st.fail.Store(false)
-	from, to = write("kept")
+	from = p.mark()
+	st.fail.Store(true)
+	write("lost too")
 	applied()
-	if err := p.waitWritten(from, to); err != nil {
-		t.Fatalf("waitWritten for a write whose batch succeeded, after a failed one: %v", err)
+	st.fail.Store(false)
+	got := make(chan error, 1)
+	p.beginGroup()
+	write("kept")
+	p.whenWritten(from, func(err error) { got <- err })
+	p.endGroup()
+	if err := <-got; !errors.Is(err, errWriteFailed) {
+		t.Fatalf("whenWritten waiting for a later batch that succeeded: %v, want %v", err, errWriteFailed)
+	}
+
+	from = write("kept too")
+	applied()
+	if err := p.waitSince(from); err != nil {
+		t.Fatalf("waitSince for a write whose batch succeeded, after a failed one: %v", err)
+	}
+	if p.deferLocked(from, func(error) { t.Error("deferLocked ran fn for a durable write") }) {
+		t.Fatal("deferLocked waits for a write that is durable")
+	}
+
+	st.fail.Store(true)
+	from = write("lost again")
+	applied()
+	st.fail.Store(false)
+	if !p.deferLocked(from, func(err error) { got <- err }) {
+		t.Fatal("deferLocked let its caller act at once after its write failed")
+	}
+	if err := <-got; !errors.Is(err, errWriteFailed) {
+		t.Fatalf("deferLocked after a failed batch: %v, want %v", err, errWriteFailed)
 	}
 }

@@ -249,6 +249,7 @@ func (c *conn) handleAck(h packet.FixedHeader, body []byte) error {
 			return nil
 		}
 		code := packet.Success
+		from := c.srv.persist.mark() // the entry's new state is written after it
 		known, stored := c.sess.pubrec(a.PacketID)
 		if !known {
 			code = packet.PacketIdentifierNotFound
@@ -256,9 +257,10 @@ func (c *conn) handleAck(h packet.FixedHeader, body []byte) error {
 		// PUBREL once the store knows the message was received: after a
 		// crash the broker must not send it again as new [MQTT-4.3.3-6].
 		id, sess := a.PacketID, c.sess
-		c.srv.persist.whenDurable(func(err error) { c.pubrelWhenStored(sess, id, code, stored, err) })
+		c.srv.persist.whenWritten(from, func(err error) { c.pubrelWhenStored(sess, id, code, stored, err) })
 	case packet.TypePubrel:
 		code := packet.Success
+		from := c.srv.persist.mark() // the id's deletion is written after it
 		known, stored := c.sess.release(a.PacketID)
 		if !known {
 			code = packet.PacketIdentifierNotFound
@@ -269,7 +271,7 @@ func (c *conn) handleAck(h packet.FixedHeader, body []byte) error {
 		// (5.0 says why), and the client sends PUBREL again when it
 		// reconnects [MQTT-4.4.0-1].
 		id := a.PacketID
-		c.srv.persist.whenDurable(func(err error) {
+		c.srv.persist.whenWritten(from, func(err error) {
 			if err != nil && stored {
 				c.sess.unrelease(id)
 				c.abort(packet.ImplementationSpecificError, "store write failed: PUBREL not completed")

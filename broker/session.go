@@ -356,7 +356,7 @@ func (s *session) sendLocked(ob *outbound) {
 			p.mu.Unlock()
 		}
 		p.putEntryLocked(s, ob)
-		if wait && p.deferLocked(func(error) { s.sendDeferred(ob) }) {
+		if wait && p.deferLocked(noMark, func(error) { s.sendDeferred(ob) }) {
 			ob.deferred = true
 			s.deferring++
 			return
@@ -563,8 +563,13 @@ func (s *session) resume() {
 			// a broker that crashed before the commit would send the
 			// PUBLISH again, a new message to that client
 			// [MQTT-4.3.3-6] [MQTT-4.3.3-12].
-			id, stored := ob.packetID, ob.stored
-			if !s.srv.persist.deferLocked(func(err error) { c.pubrelWhenStored(s, id, packet.Success, stored, err) }) {
+			// A failed write of the entry is told too: pubrelWhenStored
+			// writes it again and ends the connection.
+			id, stored, from := ob.packetID, ob.stored, uint64(noMark)
+			if ob.writtenAt > 0 {
+				from = ob.writtenAt - 1
+			}
+			if !s.srv.persist.deferLocked(from, func(err error) { c.pubrelWhenStored(s, id, packet.Success, stored, err) }) {
 				c.sendAck(packet.TypePubrel, id, packet.Success)
 			}
 			continue

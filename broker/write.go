@@ -87,10 +87,41 @@ func (c *conn) sendConnack(ack *packet.Connack) {
 	if c.closed {
 		return
 	}
-	c.appendFittingLocked(ack)
+	// Encoded here rather than through appendFittingLocked, which takes
+	// any packet: ack stays on its caller's stack. Only a CONNACK too
+	// large for the client pays for a copy that goes there.
+	if out, err := ack.Append(c.out, c.version); err == nil && (c.maxOut == 0 || len(out)-len(c.out) <= c.maxOut) {
+		c.out = out
+	} else {
+		fit := *ack
+		c.appendFittingLocked(&fit)
+	}
 	c.out = append(c.out, c.held...)
 	c.held = nil
 	c.kickLocked()
+}
+
+// sendSuback is send for a SUBACK, which stays on its caller's stack (as
+// in sendConnack). Midge's SUBACK has no properties to leave out: one
+// larger than the client's Maximum Packet Size is not sent
+// [MQTT-3.1.2-24].
+func (c *conn) sendSuback(ack *packet.Suback) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closed {
+		return
+	}
+	out, err := ack.Append(c.out, c.version)
+	switch {
+	case err != nil:
+		c.logger().Error("cannot encode packet", "type", packet.TypeSuback.String(), "err", err)
+	case c.maxOut > 0 && len(out)-len(c.out) > c.maxOut:
+		c.logger().Warn("packet larger than the client's Maximum Packet Size not sent",
+			"type", packet.TypeSuback.String(), "max", c.maxOut)
+	default:
+		c.out = out
+		c.kickLocked()
+	}
 }
 
 // sendAck appends a PUBACK, PUBREC, PUBREL or PUBCOMP.
