@@ -189,10 +189,32 @@ func (c *conn) serve() {
 // connectWithin reads and handles the CONNECT, which must come within
 // ConnectTimeout.
 //
+// A connection that may park first waits only until it would park: the
+// CONNECT almost always comes well before, and the waits after CONNACK
+// keep that deadline (parksSoonEnough), so that the handshake costs one
+// timer, set once. A deadline moved sooner, as ConnectTimeout's would be
+// by the first wait, makes the runtime look through every timer of its P
+// when the next one is due; in a connection storm that is thousands of
+// timers, thousands of times a second. A CONNECT that has not come, or not
+// whole, by then gets the rest of ConnectTimeout (a later deadline costs
+// nothing of the sort).
+//
 // The deadline is left in place after: the next read that waits on the
 // socket sets its own first (waitInput, loop).
 func (c *conn) connectWithin() error {
-	c.setReadDeadline(time.Now().Add(c.srv.opts.ConnectTimeout))
+	now := time.Now()
+	end := now.Add(c.srv.opts.ConnectTimeout)
+	if first := now.Add(c.idleAfter()); c.raw != nil && !c.noPark && first.Before(end) {
+		c.setReadDeadline(first)
+		_, err := c.br.Peek(1) // nothing is taken from the buffer: a timeout can be waited out again
+		switch {
+		case err == nil && c.packetBuffered():
+			return c.connect()
+		case err != nil && !errors.Is(err, os.ErrDeadlineExceeded):
+			return err
+		}
+	}
+	c.setReadDeadline(end)
 	return c.connect()
 }
 

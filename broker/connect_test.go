@@ -105,6 +105,30 @@ func TestConnectTimeout(t *testing.T) {
 	})
 }
 
+// TestSlowConnect: a CONNECT that comes, or comes whole, only after the
+// connection would have parked is still taken within ConnectTimeout.
+func TestSlowConnect(t *testing.T) {
+	b := testbroker.Start(t, broker.Options{ConnectTimeout: 5 * time.Second, IdleAfter: 10 * time.Millisecond})
+	raw, err := (&packet.Connect{Version: packet.V311, ClientID: "slow", CleanStart: true}).Append(nil, packet.V311)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, split := range []int{0, 3} {
+		c := mqtttest.Dial(t, b.Addr, packet.V311)
+		if split > 0 {
+			c.SendRaw(raw[:split])
+		}
+		time.Sleep(100 * time.Millisecond) // ten times IdleAfter
+		c.SendRaw(raw[split:])
+		if ack := c.Expect(packet.TypeConnack).(*packet.Connack); ack.ReasonCode != packet.Success {
+			t.Fatalf("CONNECT sent after %d bytes and a pause: CONNACK %v", split, ack.ReasonCode)
+		}
+		c.Send(&packet.Pingreq{})
+		c.Expect(packet.TypePingresp)
+		c.Close()
+	}
+}
+
 // TestMalformedPacketClosesOnlyThatConnection sends a SUBSCRIBE with a
 // reserved flag bit set [MQTT-3.8.1-1]: that connection closes, another
 // stays up.
