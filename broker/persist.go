@@ -444,16 +444,16 @@ func (p *persister) whenWritten(from uint64, fn func(error)) {
 
 // settled reports whether whenWritten(from, fn) would run fn at once, and
 // with which error; the caller then runs it, with nothing allocated for fn.
-func (p *persister) settled(from uint64) (error, bool) {
+func (p *persister) settled(from uint64) (now bool, err error) {
 	if p.mode == DurabilityNone {
-		return nil, true
+		return true, nil
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.idleLocked() {
-		return p.failedSinceLocked(from), true
+		return true, p.failedSinceLocked(from)
 	}
-	return nil, false
+	return false, nil
 }
 
 // failedSinceLocked returns the error of the last batch that failed when
