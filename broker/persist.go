@@ -658,11 +658,22 @@ func (p *persister) deleteIncomingLocked(sess *session, id uint16) {
 // putEntryLocked writes the queue entry of ob for sess, and the message
 // body the first time an entry refers to it. The caller holds sess.mu.
 func (p *persister) putEntryLocked(sess *session, ob *outbound) {
-	rec := ob.state()
-	rec.Message = nil
-	b := appendEntry(make([]byte, 0, 48+len(rec.Shared)+5*len(rec.Identifiers)), &rec)
+	b := encodeEntry(ob)
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.appendEntryLocked(sess, ob, b)
+}
+
+// encodeEntry returns the queue entry of ob as the store keeps it.
+func encodeEntry(ob *outbound) []byte {
+	rec := ob.state()
+	rec.Message = nil
+	return appendEntry(make([]byte, 0, 48+len(rec.Shared)+5*len(rec.Identifiers)), &rec)
+}
+
+// appendEntryLocked is putEntryLocked with the entry encoded (b) for a
+// caller that holds p.mu too.
+func (p *persister) appendEntryLocked(sess *session, ob *outbound, b []byte) {
 	if !ob.hasRef && ob.msg != nil {
 		if p.refs[ob.msgID] == 0 {
 			body, err := appendMessage(nil, ob.msg)

@@ -342,20 +342,22 @@ func (s *session) sendLocked(ob *outbound) {
 		// that has it must find it again, under the same packet id, after
 		// a crash, or it would take it as a new one. One whose entry is in
 		// the store already need not wait, since its id follows from its
-		// place in the queue (packetid.go). A QoS 1 message goes at once: were the broker to crash
-		// before its entry is durable, its publisher, not acknowledged
-		// either, sends it again, and a second delivery is what QoS 1
-		// allows; it waits only behind an earlier message that waits, so
-		// that the session's messages keep their order. A client that
-		// acknowledges before the next commit spares the store the entry
-		// altogether (deleteEntryLocked).
+		// place in the queue (packetid.go). A QoS 1 message goes at once:
+		// were the broker to crash before its entry is durable, its
+		// publisher, not acknowledged either, sends it again, and a second
+		// delivery is what QoS 1 allows; it waits only behind an earlier
+		// message that waits, so that the session's messages keep their
+		// order. A client that acknowledges before the next commit spares
+		// the store the entry altogether (deleteEntryLocked). The check
+		// and the write take the persister's lock once.
 		wait := s.deferring > 0
+		b := encodeEntry(ob)
+		p.mu.Lock()
 		if !wait && ob.qos == 2 {
-			p.mu.Lock()
 			wait = !derived || !p.sendableLocked(s, ob)
-			p.mu.Unlock()
 		}
-		p.putEntryLocked(s, ob)
+		p.appendEntryLocked(s, ob, b)
+		p.mu.Unlock()
 		if wait && p.deferLocked(noMark, func(error) { s.sendDeferred(ob) }) {
 			ob.deferred = true
 			s.deferring++

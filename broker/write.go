@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"slices"
 	"time"
 
 	"github.com/midgemq/midge/packet"
@@ -88,11 +89,10 @@ func (c *conn) sendConnack(ack *packet.Connack) {
 		return
 	}
 	// Encoded here rather than through appendFittingLocked, which takes
-	// any packet: ack stays on its caller's stack. Only a CONNACK too
-	// large for the client pays for a copy that goes there.
-	if out, err := ack.Append(c.out, c.version); err == nil && (c.maxOut == 0 || len(out)-len(c.out) <= c.maxOut) {
-		c.out = out
-	} else {
+	// any packet: ack stays on its caller's stack. Only a CONNACK that
+	// does not encode, or is too large for the client, pays for a copy
+	// that goes there.
+	if out, err := ack.Append(c.out, c.version); !c.takeFittingLocked(out, err) {
 		fit := *ack
 		c.appendFittingLocked(&fit)
 	}
@@ -102,26 +102,35 @@ func (c *conn) sendConnack(ack *packet.Connack) {
 }
 
 // sendSuback is send for a SUBACK, which stays on its caller's stack (as
-// in sendConnack). Midge's SUBACK has no properties to leave out: one
-// larger than the client's Maximum Packet Size is not sent
-// [MQTT-3.1.2-24].
+// in sendConnack). Midge's SUBACK has no properties, so the copy for
+// appendFittingLocked needs only its codes.
 func (c *conn) sendSuback(ack *packet.Suback) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.closed {
 		return
 	}
-	out, err := ack.Append(c.out, c.version)
-	switch {
-	case err != nil:
-		c.logger().Error("cannot encode packet", "type", packet.TypeSuback.String(), "err", err)
-	case c.maxOut > 0 && len(out)-len(c.out) > c.maxOut:
-		c.logger().Warn("packet larger than the client's Maximum Packet Size not sent",
-			"type", packet.TypeSuback.String(), "max", c.maxOut)
-	default:
-		c.out = out
+	if out, err := ack.Append(c.out, c.version); c.takeFittingLocked(out, err) {
+		c.kickLocked()
+		return
+	}
+	fit := packet.Suback{PacketID: ack.PacketID, ReasonCodes: slices.Clone(ack.ReasonCodes)}
+	if c.appendFittingLocked(&fit) {
 		c.kickLocked()
 	}
+}
+
+// takeFittingLocked makes out, the output with one packet appended (or
+// the error of its encoding), the connection's output when the packet
+// encoded and fits the client's Maximum Packet Size, and reports whether
+// it did; otherwise appendFittingLocked has the rest to do. The caller
+// holds c.wmu.
+func (c *conn) takeFittingLocked(out []byte, err error) bool {
+	if err != nil || (c.maxOut > 0 && len(out)-len(c.out) > c.maxOut) {
+		return false
+	}
+	c.out = out
+	return true
 }
 
 // sendAck appends a PUBACK, PUBREC, PUBREL or PUBCOMP.
