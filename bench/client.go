@@ -55,6 +55,12 @@ type conn struct {
 	sub *subscriber
 	pub *publisher
 
+	// fc is nc when an event loop reads the connection (loopID is its id there, queued tells that it is to be
+	// read in the loop's current or next turn), nil otherwise.
+	fc     *fdConn
+	loopID uint64
+	queued bool
+
 	// receiveMaximum is the broker's Receive Maximum (5.0), 65535 when it sets none.
 	receiveMaximum int
 	sessionPresent bool
@@ -253,36 +259,15 @@ func (c *conn) onSuback(h packet.FixedHeader, body []byte, want byte) error {
 // the acknowledgements of all the packets of one read go in one write.
 func (c *conn) next() (packet.FixedHeader, []byte, error) {
 	for {
-		if c.rpos < c.rend {
-			h, n, err := packet.ParseFixedHeader(c.rbuf[c.rpos:c.rend], 0)
-			switch {
-			case err == nil:
-				if end := c.rpos + n + h.Remaining; end <= c.rend {
-					body := c.rbuf[c.rpos+n : end]
-					c.rpos = end
-					return h, body, nil
-				}
-				c.room(n + h.Remaining)
-			case errors.Is(err, packet.ErrShortBuffer):
-				c.room(5)
-			default:
-				return h, nil, fmt.Errorf("%w: %w", ErrProtocol, err)
-			}
-		} else {
-			c.rpos, c.rend = 0, 0
+		h, body, ok, err := c.parse()
+		if ok || err != nil {
+			return h, body, err
 		}
 		if err := c.acks.flush(); err != nil {
 			return packet.FixedHeader{}, nil, err
 		}
-		if c.rend == len(c.rbuf) || c.grow {
-			c.room(len(c.rbuf) - c.rpos + 1)
-		}
-		free := len(c.rbuf) - c.rend
-		n, err := c.nc.Read(c.rbuf[c.rend:])
+		n, err := c.fill(c.nc)
 		if n > 0 {
-			c.rend += n
-			c.readAt = time.Now().UnixNano()
-			c.grow = n == free && len(c.rbuf) < readBufferMax
 			continue
 		}
 		if err == nil {
@@ -290,6 +275,45 @@ func (c *conn) next() (packet.FixedHeader, []byte, error) {
 		}
 		return packet.FixedHeader{}, nil, err
 	}
+}
+
+// parse takes the next whole packet from the read buffer. When the buffer holds none, ok is false and the buffer
+// has room for the rest of the packet it starts.
+func (c *conn) parse() (h packet.FixedHeader, body []byte, ok bool, err error) {
+	if c.rpos >= c.rend {
+		c.rpos, c.rend = 0, 0
+		return h, nil, false, nil
+	}
+	h, n, err := packet.ParseFixedHeader(c.rbuf[c.rpos:c.rend], 0)
+	switch {
+	case err == nil:
+		if end := c.rpos + n + h.Remaining; end <= c.rend {
+			body = c.rbuf[c.rpos+n : end]
+			c.rpos = end
+			return h, body, true, nil
+		}
+		c.room(n + h.Remaining)
+	case errors.Is(err, packet.ErrShortBuffer):
+		c.room(5)
+	default:
+		return h, nil, false, fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+	return h, nil, false, nil
+}
+
+// fill reads once from r into the free end of the read buffer, growing it first when the last read filled it.
+func (c *conn) fill(r io.Reader) (int, error) {
+	if c.rend == len(c.rbuf) || c.grow {
+		c.room(len(c.rbuf) - c.rpos + 1)
+	}
+	free := len(c.rbuf) - c.rend
+	n, err := r.Read(c.rbuf[c.rend:])
+	if n > 0 {
+		c.rend += n
+		c.readAt = time.Now().UnixNano()
+		c.grow = n == free && len(c.rbuf) < readBufferMax
+	}
+	return n, err
 }
 
 // room makes the read buffer hold need bytes from rpos: it moves the unread bytes to the front, and grows the
@@ -316,8 +340,14 @@ func (c *conn) room(need int) {
 
 // readLoop is the reading goroutine: it handles every packet until the connection fails or is closed.
 func (c *conn) readLoop() {
+	c.finish(c.serve())
+}
+
+// finish ends the reading of the connection, which err ended, and reports the connection lost unless it was
+// being closed.
+func (c *conn) finish(err error) {
+	defer c.rn.readers.Done()
 	defer close(c.done)
-	err := c.serve()
 	if c.closing.Load() {
 		return
 	}

@@ -102,6 +102,11 @@ type Config struct {
 	ConnectRate float64
 	// ConnectConcurrency is how many connections may be in the middle of being opened at once. The default is 32.
 	ConnectConcurrency int
+	// ReadLoops is how many event loops read the connections, over tcp on Linux: each watches its share of the
+	// sockets with epoll and reads them from one goroutine, which costs the machine less than a goroutine per
+	// connection. Zero means one per GOMAXPROCS; a negative value gives each connection a reading goroutine, as
+	// the other transports and systems always do.
+	ReadLoops int
 
 	// Connections is the number of connections of the conn scenario. The default is 100.
 	Connections int

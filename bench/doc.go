@@ -54,8 +54,9 @@
 // # Caveats
 //
 //   - The client runs on the same machine as the broker under test and takes CPU from it. It is written to cost
-//     little (one reading goroutine per connection, batched writes, no allocation per message), but the figures
-//     describe the broker and the client together.
+//     little (batched writes, no allocation per message; over tcp on Linux, a few epoll loops read every connection,
+//     Config.ReadLoops, where other transports have a reading goroutine per connection), but the figures describe
+//     the broker and the client together.
 //   - Targets outside loopback (127.0.0.0/8, ::1, localhost) are refused unless Config.AllowRemote is set: a load
 //     generator pointed at the wrong address is an attack.
 //   - Latency needs publisher and subscriber clocks to agree: in one run they share a clock; a "sub" run fed by

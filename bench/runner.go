@@ -43,8 +43,11 @@ type runner struct {
 	// keepAlive is the shortest keep alive in force, in nanoseconds; 0 means none.
 	keepAlive atomic.Int64
 
-	// readers counts the reading goroutines.
-	readers sync.WaitGroup
+	// loops read the connections when the transport allows (see Config.ReadLoops), taken in turn; nextLoop picks
+	// the next. readers counts the connections being read, by a loop or a goroutine of their own.
+	loops    []*eventLoop
+	nextLoop atomic.Uint32
+	readers  sync.WaitGroup
 
 	// mu guards conns, errs and errCount.
 	mu       sync.Mutex
@@ -98,6 +101,9 @@ func Run(ctx context.Context, c Config) (Result, error) {
 		return Result{}, err
 	}
 	rn := newRunner(c, d)
+	if err := rn.startLoops(); err != nil {
+		return Result{}, err
+	}
 	unhook := context.AfterFunc(ctx, rn.halt)
 	defer unhook()
 
@@ -112,6 +118,9 @@ func Run(ctx context.Context, c Config) (Result, error) {
 	rn.halt()
 	rn.closeAll()
 	rn.readers.Wait()
+	for _, l := range rn.loops {
+		l.close()
+	}
 	close(bgDone)
 	bg.Wait()
 
@@ -194,7 +203,7 @@ func (rn *runner) noteKeepAlive(d time.Duration) {
 }
 
 // connect opens a connection for s: it dials, sends CONNECT and reads the CONNACK within ConnectTimeout, then
-// calls init (which gives the connection its roles) and starts the reading goroutine.
+// calls init (which gives the connection its roles) and starts reading it.
 func (rn *runner) connect(ctx context.Context, s connSpec, init func(*conn)) (*conn, error) {
 	rn.connAttempted.Add(1)
 	c, err := rn.open(ctx, s)
@@ -213,11 +222,48 @@ func (rn *runner) connect(ctx context.Context, s connSpec, init func(*conn)) (*c
 	rn.mu.Lock()
 	rn.conns = append(rn.conns, c)
 	rn.mu.Unlock()
-	rn.readers.Go(c.readLoop)
+	rn.startReading(c)
 	return c, nil
 }
 
-// open dials and completes the MQTT handshake.
+// startLoops starts the event loops Config.ReadLoops asks for, when the transport and the system allow them.
+func (rn *runner) startLoops() error {
+	n := rn.cfg.ReadLoops
+	if n < 0 || !loopsSupported || rn.cfg.Transport != TransportTCP {
+		return nil
+	}
+	if n == 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	for range n {
+		l, err := newEventLoop()
+		if err != nil {
+			for _, l := range rn.loops {
+				l.close()
+			}
+			rn.loops = nil
+			return err
+		}
+		rn.loops = append(rn.loops, l)
+	}
+	return nil
+}
+
+// startReading has an event loop read c when open took its socket for one, or a goroutine of its own.
+func (rn *runner) startReading(c *conn) {
+	rn.readers.Add(1)
+	if c.fc == nil {
+		go c.readLoop()
+		return
+	}
+	l := rn.loops[int(rn.nextLoop.Add(1))%len(rn.loops)]
+	if err := l.add(c); err != nil {
+		c.finish(err)
+	}
+}
+
+// open dials and completes the MQTT handshake, and takes the socket out of the runtime when an event loop is to
+// read it.
 func (rn *runner) open(ctx context.Context, s connSpec) (*conn, error) {
 	t0 := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, rn.cfg.ConnectTimeout)
@@ -249,6 +295,12 @@ func (rn *runner) open(ctx context.Context, s connSpec) (*conn, error) {
 	if err := nc.SetDeadline(time.Time{}); err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("clear deadline: %w", err)
+	}
+	if len(rn.loops) > 0 {
+		// Taken now, before anything else can see the connection.
+		if fc := detach(nc); fc != nil {
+			c.nc, c.fc = fc, fc
+		}
 	}
 	rn.connHist.Record(time.Since(t0))
 	if ack.Properties.HasServerKeepAlive {

@@ -117,22 +117,12 @@ func TestScenarios(t *testing.T) {
 			Subscribers: 1, Count: 100, Version: packet.V5}},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			res := runBench(t, b.Addr, tc.cfg)
-			checkFigures(t, res)
-			if want := int64(res.Publishers + res.Subscribers); res.Connect.Failed != 0 || res.Connect.Lost != 0 ||
-				res.Connect.Established < want {
-				t.Errorf("connections: %+v, want at least %d", res.Connect, want)
-			}
-			if tc.cfg.Count > 0 && res.Published != int64(tc.cfg.Count*res.Publishers) {
-				t.Errorf("published %d, want %d", res.Published, tc.cfg.Count*res.Publishers)
-			}
-			if tc.cfg.Scenario == bench.ScenarioBacklog {
-				if res.Drain == nil || res.Drain.Messages != res.Expected || res.Drain.Elapsed <= 0 {
-					t.Errorf("drain %+v, want %d messages", res.Drain, res.Expected)
-				}
-			}
-		})
+		for _, m := range readModes {
+			tc.cfg.ReadLoops = m.loops
+			t.Run(tc.name+"/"+m.name, func(t *testing.T) {
+				testScenario(t, b.Addr, tc.cfg)
+			})
+		}
 	}
 	// Every run closed its connections and ended its sessions.
 	testbroker.Eventually(t, 5*time.Second, func() error {
@@ -141,6 +131,32 @@ func TestScenarios(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// readModes are the two ways a run reads its connections over tcp: event loops (the default, on Linux) and a
+// goroutine per connection.
+var readModes = []struct {
+	name  string
+	loops int
+}{{"loops", 0}, {"goroutines", -1}}
+
+// testScenario runs cfg against addr and checks its figures.
+func testScenario(t *testing.T, addr string, cfg bench.Config) {
+	t.Helper()
+	res := runBench(t, addr, cfg)
+	checkFigures(t, res)
+	if want := int64(res.Publishers + res.Subscribers); res.Connect.Failed != 0 || res.Connect.Lost != 0 ||
+		res.Connect.Established < want {
+		t.Errorf("connections: %+v, want at least %d", res.Connect, want)
+	}
+	if cfg.Count > 0 && res.Published != int64(cfg.Count*res.Publishers) {
+		t.Errorf("published %d, want %d", res.Published, cfg.Count*res.Publishers)
+	}
+	if cfg.Scenario == bench.ScenarioBacklog {
+		if res.Drain == nil || res.Drain.Messages != res.Expected || res.Drain.Elapsed <= 0 {
+			t.Errorf("drain %+v, want %d messages", res.Drain, res.Expected)
+		}
+	}
 }
 
 // TestProgress checks the progress lines of a message run: one a second, with the rates, and the latency of the

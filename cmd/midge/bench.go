@@ -89,6 +89,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", 0, "bound each connection's dial and CONNACK by `DURATION` (default 10s)")
 	fs.Float64Var(&c.ConnectRate, "conn-rate", 0, "open `N` connections per second (default: as fast as -conn-concurrency allows)")
 	fs.IntVar(&c.ConnectConcurrency, "conn-concurrency", 0, "open up to `N` connections at once (default 32)")
+	fs.IntVar(&c.ReadLoops, "read-loops", 0, "read tcp connections with `N` epoll loops on Linux (default: one per CPU); negative for a goroutine per connection")
 	fs.IntVar(&c.Connections, "conns", 0, "`N` connections of the conn scenario (default 100)")
 	fs.IntVar(&c.Publishers, "pub", 0, "`N` publishers, or pairs for p2p (default: the scenario's)")
 	fs.IntVar(&c.Subscribers, "sub", 0, "`N` subscribers (default: the scenario's)")
