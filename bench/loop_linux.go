@@ -71,6 +71,8 @@ func (l *eventLoop) add(c *conn) error {
 	l.mu.Lock()
 	l.lastID++
 	id := l.lastID
+	// Set before the socket is watched: the loop may read c as soon as it is.
+	c.loopID = id
 	l.conns[id] = c
 	l.mu.Unlock()
 	ev := syscall.EpollEvent{
@@ -85,7 +87,6 @@ func (l *eventLoop) add(c *conn) error {
 		c.fc.release()
 		return fmt.Errorf("bench: event loop: epoll_ctl: %w", err)
 	}
-	c.loopID = id
 	return nil
 }
 
