@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -124,22 +125,42 @@ func (f *fdConn) Close() error {
 	return nil
 }
 
+// The socket's reads and writes are raw system calls: they never block (the socket is non-blocking), and the
+// scheduler's system-call state would let its monitor hand the P to another thread during one that runs long,
+// as reads and writes on loopback do (they run the other side's TCP work too), with thread wake-ups both ways.
+
+// sysRead is read(2) on fd without the scheduler's system-call state.
+func sysRead(fd int, b []byte) (int, syscall.Errno) {
+	r, _, errno := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	return int(r), errno
+}
+
+// sysWrite is write(2) on fd without the scheduler's system-call state.
+func sysWrite(fd int, b []byte) (int, syscall.Errno) {
+	r, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	return int(r), errno
+}
+
 // readNow reads what the socket holds without waiting: (0, nil) when it holds nothing, io.EOF at the end of the
 // stream. The caller holds a reference.
 func (f *fdConn) readNow(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
 	for {
-		n, err := syscall.Read(f.fd, b)
-		switch {
-		case err == nil && n == 0 && len(b) > 0:
-			return 0, io.EOF
-		case err == nil:
+		n, errno := sysRead(f.fd, b)
+		switch errno {
+		case 0:
+			if n == 0 {
+				return 0, io.EOF
+			}
 			return n, nil
-		case err == syscall.EINTR:
+		case syscall.EINTR:
 			continue
-		case err == syscall.EAGAIN:
+		case syscall.EAGAIN:
 			return 0, nil
 		}
-		return 0, fmt.Errorf("read: %w", err)
+		return 0, fmt.Errorf("read: %w", errno)
 	}
 }
 
@@ -170,18 +191,17 @@ func (f *fdConn) Write(b []byte) (int, error) {
 	defer f.release()
 	done := 0
 	for done < len(b) {
-		n, err := syscall.Write(f.fd, b[done:])
-		if n > 0 {
+		n, errno := sysWrite(f.fd, b[done:])
+		switch errno {
+		case 0:
 			done += n
-		}
-		switch {
-		case err == nil, err == syscall.EINTR:
-		case err == syscall.EAGAIN:
+		case syscall.EINTR:
+		case syscall.EAGAIN:
 			if err := f.wait(unix.POLLOUT, &f.wdeadline); err != nil {
 				return done, err
 			}
 		default:
-			return done, fmt.Errorf("write: %w", err)
+			return done, fmt.Errorf("write: %w", errno)
 		}
 	}
 	return done, nil
