@@ -232,3 +232,47 @@ func TestMaxStoreBytes(t *testing.T) {
 		t.Fatalf("got %q", p.Payload)
 	}
 }
+
+// TestStuckReaderWriteTimeout: a subscriber that stops reading is closed
+// once a write to it has been blocked for WriteTimeout, while the publisher
+// carries on. Most writes are taken whole by the socket and set no
+// deadline; the one that blocks must.
+func TestStuckReaderWriteTimeout(t *testing.T) {
+	b := testbroker.Start(t, broker.Options{WriteTimeout: 300 * time.Millisecond, MaxOutputBytes: 256 << 10})
+	nc, err := net.Dial("tcp", b.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.(*net.TCPConn).SetReadBuffer(4096)
+	raw := packet.Connect{Version: packet.V311, ClientID: "stuck", CleanStart: true}
+	buf, _ := raw.Append(nil, packet.V311)
+	sub := packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "flood"}}}
+	buf, _ = sub.Append(buf, packet.V311)
+	nc.Write(buf)
+	testbroker.Eventually(t, 2*time.Second, func() error {
+		if b.Stats().Subscriptions != 1 {
+			return errNotYet
+		}
+		return nil
+	})
+
+	// The publisher floods until the socket buffers are full (their size
+	// depends on the kernel's tuning) and a write has been blocked for
+	// WriteTimeout: 64 MB at most, or 20 s.
+	pub, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "pub", CleanStart: true})
+	payload := make([]byte, 4096)
+	end := time.Now().Add(20 * time.Second)
+	for sent := 0; b.Stats().ConnectionsCurrent != 1; sent += 100 {
+		if sent >= 16000 || time.Now().After(end) {
+			t.Fatalf("the stuck subscriber is still connected after %d messages of 4 KiB", sent)
+		}
+		for range 100 {
+			pub.Send(&packet.Publish{Topic: "flood", Payload: payload})
+		}
+		// The publisher is never held up.
+		pub.Send(&packet.Pingreq{})
+		pub.Expect(packet.TypePingresp)
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -336,15 +336,27 @@ func (c *conn) writeOnce() bool {
 	}
 	c.wmu.Unlock()
 
-	// Moving the deadline costs more than the clock: it is moved only when
-	// less than three quarters of WriteTimeout are left, or to bring it
-	// closer, so a write may block between 0.75 and 1 times WriteTimeout
-	// before the connection counts as dead.
-	if deadline < c.wdeadline || c.wdeadline-now < wt*3/4 {
-		c.nc.SetWriteDeadline(time.Unix(0, deadline))
-		c.wdeadline = deadline
+	// A socket that takes the whole output at once needs no deadline.
+	var (
+		n   int
+		err error
+	)
+	if c.raw != nil {
+		n = rawWrite(c.raw, buf)
 	}
-	n, err := c.nc.Write(buf)
+	if n < len(buf) {
+		// Moving the deadline costs more than the clock: it is moved only
+		// when less than three quarters of WriteTimeout are left, or to
+		// bring it closer, so a write may block between 0.75 and 1 times
+		// WriteTimeout before the connection counts as dead.
+		if deadline < c.wdeadline || c.wdeadline-now < wt*3/4 {
+			c.nc.SetWriteDeadline(time.Unix(0, deadline))
+			c.wdeadline = deadline
+		}
+		var m int
+		m, err = c.nc.Write(buf[n:])
+		n += m
+	}
 	c.srv.counters.bytesOut.Add(int64(n))
 
 	c.wmu.Lock()

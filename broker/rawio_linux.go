@@ -1,0 +1,61 @@
+package broker
+
+import (
+	"sync"
+	"syscall"
+	"unsafe"
+)
+
+// A write to a socket through the net package enters the scheduler's
+// system-call state: the runtime's monitor may hand the P to another
+// thread while the call runs, and the thread must win a P back after. A
+// write to a non-blocking socket does not block, and on loopback it runs
+// the receiving side as well, long enough to be caught: in a connection
+// storm that costs the broker more than the writes themselves. rawWrite
+// makes the write a raw system call instead; only the rest of a write
+// the socket did not take goes through the net package, which waits for
+// room.
+
+// rawWriteMax bounds a raw write, which keeps its thread from the
+// scheduler (and from stopping the world) until it returns.
+const rawWriteMax = 64 << 10
+
+// rawWriter is a raw write in the making; write is its bound method,
+// made once, so that RawConn.Control takes it with no allocation.
+type rawWriter struct {
+	buf   []byte
+	n     int
+	write func(fd uintptr)
+}
+
+var rawWriters = sync.Pool{New: func() any {
+	w := new(rawWriter)
+	w.write = w.do
+	return w
+}}
+
+func (w *rawWriter) do(fd uintptr) {
+	r, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&w.buf[0])), uintptr(len(w.buf)))
+	if errno == 0 {
+		w.n = int(r)
+	}
+}
+
+// rawWrite writes what of b the socket of rc takes at once, without
+// waiting, and returns how much that was: 0 when it takes nothing or the
+// write fails (the net package's write then tells why). Control holds the
+// socket open for the call.
+func rawWrite(rc syscall.RawConn, b []byte) int {
+	if len(b) == 0 || len(b) > rawWriteMax {
+		return 0
+	}
+	w := rawWriters.Get().(*rawWriter)
+	w.buf, w.n = b, 0
+	if rc.Control(w.write) != nil {
+		w.n = 0
+	}
+	n := w.n
+	w.buf = nil
+	rawWriters.Put(w)
+	return n
+}
