@@ -312,6 +312,9 @@ func compare(ctx context.Context, o *options, progress io.Writer) *report {
 // runOnce starts a fresh broker, runs f against it and stops the broker.
 func runOnce(ctx context.Context, o *options, b brokerBin, f func(context.Context, *options, *process) (sample,
 	error)) (sample, error) {
+	// The load generator runs in this process: the garbage of the run before is collected now rather than during
+	// this run, whose broker would share the machine with that collection.
+	runtime.GC()
 	p, err := start(ctx, b, o.work)
 	if err != nil {
 		return nil, err
