@@ -55,9 +55,8 @@ type conn struct {
 	sub *subscriber
 	pub *publisher
 
-	// fc is nc when an event loop reads the connection (loopID is its id there, queued tells that it is to be
-	// read in the loop's current or next turn), nil otherwise.
-	fc     *fdConn
+	// When an event loop reads the connection (nc is then an fdConn, see socket), loopID is its id there and
+	// queued tells that it is to be read in the loop's current or next turn.
 	loopID uint64
 	queued bool
 
@@ -125,6 +124,12 @@ type connSpec struct {
 // persistentExpiry is the Session Expiry Interval, in seconds, of the persistent sessions of a 5.0 backlog run:
 // long enough for any backlog, short enough that a run that dies leaves nothing behind for long.
 const persistentExpiry = 3600
+
+// socket returns the connection's transport when an event loop reads it, nil when a goroutine does.
+func (c *conn) socket() *fdConn {
+	f, _ := c.nc.(*fdConn)
+	return f
+}
 
 func newConn(rn *runner, nc net.Conn, s connSpec) *conn {
 	c := &conn{

@@ -53,6 +53,10 @@ const (
 // MinPayloadSize is the smallest payload: the send time and the two sequence numbers it carries.
 const MinPayloadSize = 16
 
+// MaxReadLoops bounds Config.ReadLoops: each loop is an epoll instance and a goroutine, and more loops than cores
+// only take turns.
+const MaxReadLoops = 256
+
 // Limits of a few fields.
 const (
 	// maxPayloadSize keeps a PUBLISH well inside the protocol's largest packet.
@@ -105,7 +109,7 @@ type Config struct {
 	// ReadLoops is how many event loops read the connections, over tcp on Linux: each watches its share of the
 	// sockets with epoll and reads them from one goroutine, which costs the machine less than a goroutine per
 	// connection. Zero means one per GOMAXPROCS; a negative value gives each connection a reading goroutine, as
-	// the other transports and systems always do.
+	// the other transports and systems always do. At most MaxReadLoops.
 	ReadLoops int
 
 	// Connections is the number of connections of the conn scenario. The default is 100.
@@ -299,6 +303,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ConnectConcurrency < 1 {
 		bad("connect concurrency %d (at least 1)", c.ConnectConcurrency)
+	}
+	if c.ReadLoops > MaxReadLoops {
+		bad("read loops %d (at most %d)", c.ReadLoops, MaxReadLoops)
 	}
 	if c.Connections < 0 || c.Publishers < 0 || c.Subscribers < 0 {
 		bad("negative number of clients")

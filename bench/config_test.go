@@ -126,6 +126,8 @@ func TestValidate(t *testing.T) {
 		{name: "version", change: func(c *bench.Config) { c.Version = 6 }, error: "protocol version 6"},
 		{name: "transport", change: func(c *bench.Config) { c.Transport = "quic" }, error: `"quic"`},
 		{name: "negative rate", change: func(c *bench.Config) { c.Rate = -1 }, error: "negative rate"},
+		{name: "read loops", change: func(c *bench.Config) { c.ReadLoops = bench.MaxReadLoops + 1 },
+			error: "read loops 257"},
 		{name: "p2p mismatch", change: func(c *bench.Config) {
 			c.Scenario, c.Publishers, c.Subscribers = bench.ScenarioP2P, 2, 3
 		}, error: "one subscriber per publisher"},

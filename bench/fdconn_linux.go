@@ -92,21 +92,6 @@ func (f *fdConn) closeFDLocked() error {
 	return nil
 }
 
-// unwatch gives back the reference of an event loop watching the socket with epfd: it closes the socket when the
-// connection is closed and this was the last reference (which ends the watch as well), and takes the socket out
-// of epfd otherwise.
-func (f *fdConn) unwatch(epfd int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.refs--
-	if f.closed && f.refs == 0 {
-		f.closeFDLocked()
-		return
-	}
-	// Still open (shut down or not), so still watched: a level-triggered end of stream would be reported again.
-	_ = syscall.EpollCtl(epfd, syscall.EPOLL_CTL_DEL, f.fd, nil)
-}
-
 // Close shuts the connection down and closes its socket once no reference is held.
 func (f *fdConn) Close() error {
 	f.mu.Lock()

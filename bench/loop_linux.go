@@ -65,7 +65,8 @@ func newEventLoop() (*eventLoop, error) {
 // add has the loop read c from now on. c's transport must be an fdConn, which the loop holds a reference to
 // until c's reading ends.
 func (l *eventLoop) add(c *conn) error {
-	if !c.fc.acquire() {
+	f := c.socket()
+	if !f.acquire() {
 		return fmt.Errorf("%w: closed before reading", ErrConnectionLost)
 	}
 	l.mu.Lock()
@@ -80,22 +81,24 @@ func (l *eventLoop) add(c *conn) error {
 		Fd:     int32(uint32(id)),
 		Pad:    int32(uint32(id >> 32)),
 	}
-	if err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, c.fc.fd, &ev); err != nil {
+	if err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, f.fd, &ev); err != nil {
 		l.mu.Lock()
 		delete(l.conns, id)
 		l.mu.Unlock()
-		c.fc.release()
+		f.release()
 		return fmt.Errorf("bench: event loop: epoll_ctl: %w", err)
 	}
 	return nil
 }
 
 // drop stops reading c and gives back the loop's reference to its socket. Only the loop's goroutine calls it.
+// The socket stays in the epoll instance until it closes: edge-triggered, it is reported only when something
+// happens to it again, and such a report finds no connection.
 func (l *eventLoop) drop(c *conn) {
 	l.mu.Lock()
 	delete(l.conns, c.loopID)
 	l.mu.Unlock()
-	c.fc.unwatch(l.epfd)
+	c.socket().release()
 }
 
 // close ends the loop once every connection it read has ended, and waits for its goroutine.
@@ -182,8 +185,9 @@ func (l *eventLoop) wait(events []syscall.EpollEvent, now bool) (int, error) {
 // acknowledgements. It reports more when the socket may hold more after maxReadsPerTurn reads, and io.EOF at the
 // end of the stream.
 func (c *conn) pump() (more bool, err error) {
+	r := (*readNow)(c.socket())
 	for range maxReadsPerTurn {
-		n, err := c.fill((*readNow)(c.fc))
+		n, err := c.fill(r)
 		if n == 0 || err != nil {
 			// Nothing left, or the end.
 			return false, errors.Join(err, c.acks.flush())

@@ -252,7 +252,7 @@ func (rn *runner) startLoops() error {
 // startReading has an event loop read c when open took its socket for one, or a goroutine of its own.
 func (rn *runner) startReading(c *conn) {
 	rn.readers.Add(1)
-	if c.fc == nil {
+	if c.socket() == nil {
 		go c.readLoop()
 		return
 	}
@@ -298,8 +298,8 @@ func (rn *runner) open(ctx context.Context, s connSpec) (*conn, error) {
 	}
 	if len(rn.loops) > 0 {
 		// Taken now, before anything else can see the connection.
-		if fc := detach(nc); fc != nil {
-			c.nc, c.fc = fc, fc
+		if f := detach(nc); f != nil {
+			c.nc = f
 		}
 	}
 	rn.connHist.Record(time.Since(t0))

@@ -98,7 +98,7 @@ type conn struct {
 	stopReason atomic.Pointer[string]
 
 	// raw is the socket for the poller while the connection may park (see
-	// park.go); nil when it never parks. noPark is set by the reader when
+	// park.go), and for raw writes (rawWrite); nil when it never parks. noPark is set by the reader when
 	// the poller could not take the connection. parkState and pollID are
 	// park's.
 	// kaEnd is when the keep-alive runs out (UnixNano; 0 for never), which

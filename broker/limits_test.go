@@ -101,23 +101,32 @@ func TestMaxQueued(t *testing.T) {
 	}
 }
 
+// stuckSubscriber connects a client "stuck" to addr that subscribes to
+// filter and never reads, on a socket with a tiny receive buffer, closed
+// when the test ends.
+func stuckSubscriber(t *testing.T, addr, filter string) {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.(*net.TCPConn).SetReadBuffer(4096)
+	connect := packet.Connect{Version: packet.V311, ClientID: "stuck", CleanStart: true}
+	buf, _ := connect.Append(nil, packet.V311)
+	sub := packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: filter}}}
+	buf, _ = sub.Append(buf, packet.V311)
+	if _, err := nc.Write(buf); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestSlowReaderQoS0 floods a subscriber that never reads: QoS 0 messages
 // beyond MaxOutputBytes are dropped and counted, the publisher is never
 // blocked, and other subscribers get everything.
 func TestSlowReaderQoS0(t *testing.T) {
 	b := testbroker.Start(t, broker.Options{MaxOutputBytes: 256 << 10})
-	// A raw socket with a tiny receive buffer that is never read.
-	nc, err := net.Dial("tcp", b.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	nc.(*net.TCPConn).SetReadBuffer(4096)
-	raw := packet.Connect{Version: packet.V311, ClientID: "stuck", CleanStart: true}
-	buf, _ := raw.Append(nil, packet.V311)
-	sub := packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "flood"}}}
-	buf, _ = sub.Append(buf, packet.V311)
-	nc.Write(buf)
+	stuckSubscriber(t, b.Addr, "flood")
 
 	fast, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "fast", CleanStart: true})
 	fast.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "flood"}}})
@@ -239,17 +248,7 @@ func TestMaxStoreBytes(t *testing.T) {
 // deadline; the one that blocks must.
 func TestStuckReaderWriteTimeout(t *testing.T) {
 	b := testbroker.Start(t, broker.Options{WriteTimeout: 300 * time.Millisecond, MaxOutputBytes: 256 << 10})
-	nc, err := net.Dial("tcp", b.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	nc.(*net.TCPConn).SetReadBuffer(4096)
-	raw := packet.Connect{Version: packet.V311, ClientID: "stuck", CleanStart: true}
-	buf, _ := raw.Append(nil, packet.V311)
-	sub := packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "flood"}}}
-	buf, _ = sub.Append(buf, packet.V311)
-	nc.Write(buf)
+	stuckSubscriber(t, b.Addr, "flood")
 	testbroker.Eventually(t, 2*time.Second, func() error {
 		if b.Stats().Subscriptions != 1 {
 			return errNotYet
