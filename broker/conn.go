@@ -444,6 +444,7 @@ func (c *conn) finish(err error) {
 			c.logger().Info("client disconnected", "reason", reason)
 		}
 		c.audit(auditDisconnect, slog.String("reason", reason))
+		c.srv.counters.disconnected(c.gracefulExit)
 		c.srv.observe(event{kind: eventDisconnect, info: c.info, err: endErr(c.gracefulExit, err)})
 	} else if logDebug(c.srv.log) {
 		c.logger().Debug("connection closed before CONNECT completed", "err", err)

@@ -246,6 +246,7 @@ func (c *conn) accept(p *packet.Connect) error {
 	}
 	c.audit(auditConnect, slog.String("protocol", p.Version.String()), slog.String("auth", c.authHow(identified)),
 		slog.Bool("clean_start", p.CleanStart), slog.Bool("session_present", present))
+	c.srv.counters.connected(p.Version)
 	c.srv.observe(event{kind: eventConnect, info: c.info})
 	sess.resume()
 	return nil
@@ -363,5 +364,6 @@ func (s *Server) publishWill(w *Message, info ClientInfo) {
 	msg.setExpiry(time.Now())
 	s.counters.received(msg.QoS, 0)
 	s.router.Publish(&msg, nil)
+	s.counters.routedMsg(msg.QoS)
 	s.observe(event{kind: eventPublish, msg: &msg, info: info})
 }

@@ -3,6 +3,8 @@ package broker
 import (
 	"sync/atomic"
 	"time"
+
+	"github.com/midgemq/midge/packet"
 )
 
 // This file holds the figures that Stats and Latency report beyond plain
@@ -33,10 +35,52 @@ func (c *counters) sent(qos byte, size int) {
 	c.msgBytesOut[qos].Add(int64(size))
 }
 
+// routedMsg counts one message of QoS qos accepted for routing.
+func (c *counters) routedMsg(qos byte) {
+	if qos <= 2 {
+		c.routed[qos].Add(1)
+	}
+}
+
+// connected counts an accepted CONNECT of protocol version v.
+func (c *counters) connected(v packet.Version) {
+	c.connects[versionIndex(v)].Add(1)
+}
+
+// disconnected counts a connection closed after an accepted CONNECT;
+// graceful when the client ended it with a DISCONNECT that discards the
+// will.
+func (c *counters) disconnected(graceful bool) {
+	if graceful {
+		c.disconnects[1].Add(1)
+	} else {
+		c.disconnects[0].Add(1)
+	}
+}
+
+// versionIndex is the index of v in Stats.ConnectsByVersion.
+func versionIndex(v packet.Version) int {
+	switch v {
+	case packet.V31:
+		return 0
+	case packet.V311:
+		return 1
+	case packet.V5:
+		return 2
+	}
+	return 3
+}
+
 // addFigures fills the fields of st that are not plain counters: traffic
 // by QoS, the totals over the sessions and the store's size.
 func (s *Server) addFigures(st *Stats) {
+	for i := range st.ConnectsByVersion {
+		st.ConnectsByVersion[i] = s.counters.connects[i].Load()
+	}
+	st.DisconnectsGraceful = s.counters.disconnects[1].Load()
+	st.Disconnects = s.counters.disconnects[0].Load() + st.DisconnectsGraceful
 	for q := range 3 {
+		st.MessagesRoutedByQoS[q] = s.counters.routed[q].Load()
 		st.MessagesReceivedByQoS[q] = s.counters.msgsIn[q].Load()
 		st.MessagesSentByQoS[q] = s.counters.msgsOut[q].Load()
 		st.MessageBytesReceivedByQoS[q] = s.counters.msgBytesIn[q].Load()

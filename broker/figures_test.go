@@ -118,6 +118,47 @@ func TestStatsByQoS(t *testing.T) {
 // TestStatsInflightAndQueued sums the inflight and queued messages of the
 // sessions, for a subscriber that stops acknowledging and one that has
 // gone.
+// TestStatsConnectsAndRouted counts accepted CONNECTs by version,
+// disconnects by how they ended, and messages accepted for routing: a
+// denied PUBLISH counts as received, not as routed; a will as both.
+func TestStatsConnectsAndRouted(t *testing.T) {
+	b := testbroker.Start(t, broker.Options{SysInterval: -1, Authorizer: publishDenied("denied")})
+	v31, _ := mqtttest.Connect(t, b.Addr, packet.V31, &packet.Connect{ClientID: "a", CleanStart: true})
+	v311, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "b", CleanStart: true,
+		Will: &packet.Will{Topic: "w", Payload: []byte("gone"), QoS: 1}})
+	v5, _ := mqtttest.Connect(t, b.Addr, packet.V5, &packet.Connect{ClientID: "c", CleanStart: true})
+
+	v5.Send(&packet.Publish{Topic: "ok", QoS: 1, PacketID: 1, Payload: []byte("x")})
+	v5.Expect(packet.TypePuback)
+	v5.Send(&packet.Publish{Topic: "denied", QoS: 1, PacketID: 2, Payload: []byte("x")})
+	if ack := v5.Expect(packet.TypePuback).(*packet.Ack); ack.ReasonCode != packet.NotAuthorized {
+		t.Fatalf("PUBACK of a denied PUBLISH: %v, want Not authorized", ack.ReasonCode)
+	}
+	v31.Send(&packet.Publish{Topic: "ok", Payload: []byte("x")})
+	v31.Send(&packet.Disconnect{})
+	v31.ExpectClosed(5 * time.Second)
+	v311.Close() // no DISCONNECT: the will goes out
+	v5.Send(&packet.Disconnect{})
+	v5.ExpectClosed(5 * time.Second)
+
+	testbroker.Eventually(t, 5*time.Second, func() error {
+		st := b.Stats()
+		if st.ConnectsByVersion != [4]int64{1, 1, 1, 0} {
+			return fmt.Errorf("connects by version %v, want [1 1 1 0]", st.ConnectsByVersion)
+		}
+		if st.Disconnects != 3 || st.DisconnectsGraceful != 2 {
+			return fmt.Errorf("disconnects %d, graceful %d; want 3 and 2", st.Disconnects, st.DisconnectsGraceful)
+		}
+		if st.MessagesReceivedByQoS != [3]int64{1, 3, 0} {
+			return fmt.Errorf("received by QoS %v, want [1 3 0]", st.MessagesReceivedByQoS)
+		}
+		if st.MessagesRoutedByQoS != [3]int64{1, 2, 0} {
+			return fmt.Errorf("routed by QoS %v, want [1 2 0]", st.MessagesRoutedByQoS)
+		}
+		return nil
+	})
+}
+
 func TestStatsInflightAndQueued(t *testing.T) {
 	b := testbroker.Start(t, broker.Options{SysInterval: -1, MaxInflight: 2})
 	stalled, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "stalled"})

@@ -125,6 +125,7 @@ func (c *conn) handlePublish(h packet.FixedHeader, body []byte) error {
 			c.acknowledge(packet.TypePubrec, id, err)
 		})
 	}
+	c.srv.counters.routedMsg(msg.QoS)
 	c.srv.observe(event{kind: eventPublish, msg: msg, info: c.info})
 	return nil
 }

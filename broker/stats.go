@@ -138,6 +138,19 @@ type Stats struct {
 	// Throttled counts the times a client's reading was paused because it
 	// published faster than MaxPublishRate or MaxPublishBandwidth.
 	Throttled int64
+
+	// ConnectsByVersion counts accepted CONNECTs by protocol version: 3.1,
+	// 3.1.1, 5.0, then any other.
+	ConnectsByVersion [4]int64
+	// Disconnects counts the connections that closed after an accepted
+	// CONNECT; DisconnectsGraceful those of them that the client ended with
+	// a DISCONNECT that discards the will.
+	Disconnects         int64
+	DisconnectsGraceful int64
+	// MessagesRoutedByQoS counts the messages accepted for routing by QoS:
+	// the messages received from clients that were let through
+	// (authorized, room in the store), and the wills published.
+	MessagesRoutedByQoS [3]int64
 }
 
 // counters are the server's live figures. Each is updated without a lock.
@@ -160,6 +173,12 @@ type counters struct {
 	bytesOut     atomic.Int64
 	dropped      [numDropReasons]atomic.Int64
 	throttled    atomic.Int64
+	// connects counts accepted CONNECTs by versionIndex; disconnects the
+	// connections closed after one, [1] those the client ended gracefully;
+	// routed the messages accepted for routing by QoS.
+	connects    [4]atomic.Int64
+	disconnects [2]atomic.Int64
+	routed      [3]atomic.Int64
 }
 
 // drop counts one drop and logs it. So that a flood cannot flood the log,

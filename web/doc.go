@@ -3,12 +3,12 @@
 //
 // # Wiring
 //
-// A broker.Server takes its observers when it is created, and the Handler
-// needs the Server, so the metrics observer comes first:
+// A broker.Server takes its authenticator when it is created, and the
+// Handler needs the Server, so the Metrics that counts authentication
+// failures comes first:
 //
 //	m := web.NewMetrics()
 //	srv, err := broker.New(broker.Options{
-//		Observers:     []any{m},
 //		Authenticator: m.WrapAuthenticator(auth), // optional: counts auth failures
 //	})
 //	...
@@ -32,10 +32,9 @@
 //
 // # Caveats
 //
-//   - Observers receive events through the broker's bounded queue: when it
-//     overflows, events are dropped and the counters of Metrics fall behind.
-//     midge_dropped_total{reason="observer_queue_full"} counts those events.
-//     The figures read from Stats are exact.
+//   - The figures come from counters the broker keeps anyway, read at
+//     scrape time; /metrics adds no work to the handling of a connection
+//     or a message.
 //   - Messages published through the admin API go straight to the router:
 //     they are counted by midge_admin_publishes_total, not by the broker's
 //     received-message figures or midge_publishes_total.

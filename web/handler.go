@@ -41,10 +41,11 @@ type Options struct {
 	// means ready whenever the Handler serves.
 	Ready func() bool
 
-	// Metrics is the observer given to broker.New in Options.Observers, whose
-	// counters /metrics exports. Nil means a new Metrics that no broker
-	// feeds: its series are exported at zero, so that the set of metric
-	// names does not depend on the wiring.
+	// Metrics counts authentication failures (through the Authenticator
+	// it wrapped for broker.New) and admin publishes for /metrics. Nil
+	// means a new Metrics: its series are exported at zero when nothing
+	// feeds them, so that the set of metric names does not depend on the
+	// wiring.
 	Metrics *Metrics
 
 	// LogLevel is the level of the broker's logs, shown and changed as
@@ -125,13 +126,6 @@ func New(srv *broker.Server, o Options) *Handler {
 	}
 	return h
 }
-
-// Observer returns the Metrics the Handler exports, as a value for
-// broker.Options.Observers. A Server takes its observers at broker.New,
-// before a Handler for it can exist, so the usual order is NewMetrics,
-// broker.New with the Metrics among the Observers, then New with
-// Options.Metrics; Observer returns that same Metrics.
-func (h *Handler) Observer() any { return h.metrics }
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -33,7 +33,6 @@ type env struct {
 func start(t *testing.T, bo broker.Options, o Options) *env {
 	t.Helper()
 	m := NewMetrics()
-	bo.Observers = append(bo.Observers, m)
 	bo.Authenticator = m.WrapAuthenticator(bo.Authenticator)
 	if bo.SysInterval == 0 {
 		bo.SysInterval = -1

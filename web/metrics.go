@@ -2,47 +2,25 @@ package web
 
 import (
 	"context"
-	"strconv"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/midgemq/midge/broker"
-	"github.com/midgemq/midge/packet"
 )
 
-// Metrics counts broker events for /metrics. It is a broker observer: put it
-// in broker.Options.Observers before broker.New, then give it to New in
-// Options.Metrics. It is also a prometheus.Collector. The zero value is not
-// usable; create one with NewMetrics. Its methods are safe for concurrent
-// use.
-//
-// Drops are not counted here: the Server's Stats counts every drop, also
-// those that never reach an observer, and /metrics reads them from there.
+// Metrics counts what the broker cannot see for /metrics: refusals of the
+// authenticator it wraps (WrapAuthenticator) and messages published through
+// the admin API. Give it to New in Options.Metrics; the rest of /metrics is
+// read from the Server's Stats at scrape time. It is also a
+// prometheus.Collector. The zero value is not usable; create one with
+// NewMetrics. Its methods are safe for concurrent use.
 type Metrics struct {
-	// connects counts accepted CONNECTs by protocol version: 3.1, 3.1.1,
-	// 5.0, then any other.
-	connects [4]atomic.Int64
-	// disconnects counts closed client connections: [0] without, [1] after
-	// a DISCONNECT from the client.
-	disconnects [2]atomic.Int64
-	// publishes counts messages accepted for routing by QoS.
-	publishes      [3]atomic.Int64
 	authFailures   atomic.Int64
 	adminPublishes atomic.Int64
 }
 
-// versionLabels are the protocol_version label values of Metrics.connects.
-var versionLabels = [4]string{"3.1", "3.1.1", "5.0", "unknown"}
-
 var (
-	connectsDesc = prometheus.NewDesc("midge_client_connects_total",
-		"Client connections accepted by CONNECT, by MQTT protocol version.", []string{"protocol_version"}, nil)
-	disconnectsDesc = prometheus.NewDesc("midge_client_disconnects_total",
-		"Client connections closed after CONNECT; graceful is true when the client sent DISCONNECT.",
-		[]string{"graceful"}, nil)
-	publishesDesc = prometheus.NewDesc("midge_publishes_total",
-		"Messages accepted for routing from clients (wills included), by QoS.", []string{"qos"}, nil)
 	authFailuresDesc = prometheus.NewDesc("midge_auth_failures_total",
 		"CONNECTs refused by the authenticator (banned addresses count in midge_dropped_total instead).", nil, nil)
 	adminPublishesDesc = prometheus.NewDesc("midge_admin_publishes_total",
@@ -52,39 +30,6 @@ var (
 // NewMetrics returns a Metrics with every counter at zero.
 func NewMetrics() *Metrics {
 	return new(Metrics)
-}
-
-// OnConnect counts an accepted CONNECT. It implements
-// broker.ConnectObserver.
-func (m *Metrics) OnConnect(c broker.ClientInfo) {
-	i := 3
-	switch c.Version {
-	case packet.V31:
-		i = 0
-	case packet.V311:
-		i = 1
-	case packet.V5:
-		i = 2
-	}
-	m.connects[i].Add(1)
-}
-
-// OnDisconnect counts a closed client connection. It implements
-// broker.DisconnectObserver.
-func (m *Metrics) OnDisconnect(_ broker.ClientInfo, err error) {
-	if err == nil {
-		m.disconnects[1].Add(1)
-		return
-	}
-	m.disconnects[0].Add(1)
-}
-
-// OnPublish counts a message accepted for routing. It implements
-// broker.PublishObserver.
-func (m *Metrics) OnPublish(msg *broker.Message) {
-	if msg.QoS < 3 {
-		m.publishes[msg.QoS].Add(1)
-	}
 }
 
 // WrapAuthenticator returns an Authenticator that asks a and counts its
@@ -114,23 +59,12 @@ func (a *countingAuthenticator) Authenticate(ctx context.Context, c *broker.Clie
 
 // Describe implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	ch <- connectsDesc
-	ch <- disconnectsDesc
-	ch <- publishesDesc
 	ch <- authFailuresDesc
 	ch <- adminPublishesDesc
 }
 
 // Collect implements prometheus.Collector.
 func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
-	for i, v := range versionLabels {
-		ch <- prometheus.MustNewConstMetric(connectsDesc, prometheus.CounterValue, float64(m.connects[i].Load()), v)
-	}
-	ch <- prometheus.MustNewConstMetric(disconnectsDesc, prometheus.CounterValue, float64(m.disconnects[0].Load()), "false")
-	ch <- prometheus.MustNewConstMetric(disconnectsDesc, prometheus.CounterValue, float64(m.disconnects[1].Load()), "true")
-	for q := range m.publishes {
-		ch <- prometheus.MustNewConstMetric(publishesDesc, prometheus.CounterValue, float64(m.publishes[q].Load()), strconv.Itoa(q))
-	}
 	ch <- prometheus.MustNewConstMetric(authFailuresDesc, prometheus.CounterValue, float64(m.authFailures.Load()))
 	ch <- prometheus.MustNewConstMetric(adminPublishesDesc, prometheus.CounterValue, float64(m.adminPublishes.Load()))
 }
@@ -199,12 +133,24 @@ var qosFigures = []qosFigure{
 		"Bytes of the PUBLISH packets sent to clients, by QoS (midge_sent_bytes_total counts every packet).",
 		[]string{"qos"}, nil),
 		value: func(s *broker.Stats) *[3]int64 { return &s.MessageBytesSentByQoS }},
+	{desc: prometheus.NewDesc("midge_publishes_total",
+		"Messages accepted for routing from clients (wills included), by QoS.", []string{"qos"}, nil),
+		value: func(s *broker.Stats) *[3]int64 { return &s.MessagesRoutedByQoS }},
 }
 
 // qosLabels are the values of the qos label.
 var qosLabels = [3]string{"0", "1", "2"}
 
+// versionLabels are the protocol_version label values of
+// broker.Stats.ConnectsByVersion.
+var versionLabels = [4]string{"3.1", "3.1.1", "5.0", "unknown"}
+
 var (
+	connectsDesc = prometheus.NewDesc("midge_client_connects_total",
+		"Client connections accepted by CONNECT, by MQTT protocol version.", []string{"protocol_version"}, nil)
+	disconnectsDesc = prometheus.NewDesc("midge_client_disconnects_total",
+		"Client connections closed after CONNECT; graceful is true when the client sent DISCONNECT.",
+		[]string{"graceful"}, nil)
 	droppedDesc = prometheus.NewDesc("midge_dropped_total",
 		"Messages, connections and events the broker dropped, by reason.", []string{"reason"}, nil)
 	buildInfoDesc = prometheus.NewDesc("midge_build_info",
@@ -226,6 +172,8 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, f := range qosFigures {
 		ch <- f.desc
 	}
+	ch <- connectsDesc
+	ch <- disconnectsDesc
 	ch <- droppedDesc
 	ch <- buildInfoDesc
 	ch <- storeSizeDesc
@@ -244,6 +192,12 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(f.desc, prometheus.CounterValue, float64(n), qosLabels[q])
 		}
 	}
+	for i, v := range versionLabels {
+		ch <- prometheus.MustNewConstMetric(connectsDesc, prometheus.CounterValue, float64(st.ConnectsByVersion[i]), v)
+	}
+	ch <- prometheus.MustNewConstMetric(disconnectsDesc, prometheus.CounterValue,
+		float64(st.Disconnects-st.DisconnectsGraceful), "false")
+	ch <- prometheus.MustNewConstMetric(disconnectsDesc, prometheus.CounterValue, float64(st.DisconnectsGraceful), "true")
 	for reason, n := range st.Dropped {
 		ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(n), reason)
 	}

@@ -320,16 +320,10 @@ func TestMetricsWrapNilAuthenticator(t *testing.T) {
 	}
 }
 
-func TestMetricsWithoutObserver(t *testing.T) {
+func TestMetricsWithoutOptionsMetrics(t *testing.T) {
 	// A Handler without Options.Metrics exports the same families, at zero.
 	b := testbroker.Start(t, broker.Options{SysInterval: -1})
 	h := New(b.Server, Options{})
-	if h.Observer() == nil {
-		t.Fatal("Observer() is nil")
-	}
-	if _, ok := h.Observer().(broker.PublishObserver); !ok {
-		t.Fatalf("Observer() %T is no PublishObserver", h.Observer())
-	}
 	e := &env{b: b, h: h, client: &http.Client{Timeout: 10 * time.Second}}
 	ts := newTestServer(t, h)
 	e.url = ts

@@ -274,7 +274,6 @@ func runBroker(ctx context.Context, c *config.Config, logger *slog.Logger, rl *r
 	}
 	defer stopAuth()
 	metrics := web.NewMetrics()
-	opts.Observers = append(opts.Observers, metrics)
 	opts.Authenticator = metrics.WrapAuthenticator(opts.Authenticator)
 	srv, err := broker.New(opts)
 	if err != nil {
