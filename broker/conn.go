@@ -105,6 +105,9 @@ type conn struct {
 	// the poller checks while the connection is parked.
 	raw    syscall.RawConn
 	noPark bool
+	// parkNext is set by the reader when the next wait for input should
+	// park at once if the socket is empty (see waitInput).
+	parkNext bool
 	// parkedAt is when the connection last parked (monoNow); idleShift
 	// doubles its wait before parking while it wakes soon after (see
 	// idleAfter).

@@ -10,7 +10,8 @@ import (
 	"time"
 )
 
-// A connection that has waited Options.IdleAfter for input parks: its
+// A connection that has waited Options.IdleAfter for input parks (after a
+// SUBSCRIBE it parks at once when its socket is empty: parkAtOnce): its
 // goroutine ends and its read buffer goes back to readers, and the
 // server's poller starts a goroutine again once the socket is readable or
 // the keep-alive has run out, or another goroutine wakes it (stop). Most
@@ -78,6 +79,12 @@ func (c *conn) waitInput(resumed bool) error {
 	if c.gatherOn {
 		c.writeOwn()
 	}
+	if c.parkNext {
+		c.parkNext = false
+		if c.raw != nil && !c.noPark && !inputPending(c.raw) && c.parkAtOnce() {
+			return errParked
+		}
+	}
 	for {
 		deadline := kaEnd
 		var parkAt time.Time
@@ -117,6 +124,18 @@ func (c *conn) waitInput(resumed bool) error {
 func (c *conn) parksSoonEnough(parkAt time.Time) bool {
 	at := parkAt.UnixNano()
 	return c.rdeadline != 0 && c.rdeadline <= at && c.rdeadline >= at-int64(c.idleAfter()/2)
+}
+
+// parkAtOnce parks the connection without waiting IdleAfter first, as
+// waitInput does after a SUBSCRIBE when the socket is empty: a client that
+// has just subscribed mostly waits for messages, and a park costs less
+// than a wait to park (a timer, and a wake-up of the goroutine when it
+// fires). A client that sends again soon after is woken by the poller and
+// waits longer before its next park (adaptIdle). The read deadline set
+// for the handshake goes, so that its timer does not fire for nothing.
+func (c *conn) parkAtOnce() bool {
+	c.setReadDeadline(time.Time{})
+	return c.park()
 }
 
 // park gives up the connection's goroutine and read buffer until wake. It

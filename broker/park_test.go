@@ -94,6 +94,43 @@ func TestIdleConnectionsPark(t *testing.T) {
 	}
 }
 
+// TestSubscriberParksAtOnce: a client that has just subscribed and sends
+// nothing more parks without waiting IdleAfter; one that sends right after
+// its SUBSCRIBE is answered, and a parked one is woken by what it sends.
+func TestSubscriberParksAtOnce(t *testing.T) {
+	b := testbroker.Start(t, broker.Options{IdleAfter: time.Hour})
+	sub, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "sub", CleanStart: true, KeepAlive: 60})
+	sub.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "now/#", QoS: 1}}})
+	sub.Expect(packet.TypeSuback)
+	waitParked(t, b, 1) // long before an hour
+
+	// SUBSCRIBE and PINGREQ in one write: the second is read before any park.
+	eager, _ := mqtttest.Connect(t, b.Addr, packet.V5, &packet.Connect{ClientID: "eager", CleanStart: true, KeepAlive: 60})
+	both, err := (&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "eager"}}}).Append(nil, packet.V5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	both, _ = (&packet.Pingreq{}).Append(both, packet.V5)
+	eager.SendRaw(both)
+	eager.Expect(packet.TypeSuback)
+	eager.Expect(packet.TypePingresp)
+	waitParked(t, b, 2)
+
+	// A parked subscriber still gets its messages and wakes for its PUBACK
+	// and its PINGREQ.
+	pub, _ := mqtttest.Connect(t, b.Addr, packet.V311, &packet.Connect{ClientID: "pub", CleanStart: true})
+	pub.Send(&packet.Publish{Topic: "now/x", QoS: 1, PacketID: 1, Payload: []byte("m")})
+	pub.Expect(packet.TypePuback)
+	p := sub.Expect(packet.TypePublish).(*packet.Publish)
+	sub.Send(&packet.Ack{Kind: packet.TypePuback, PacketID: p.PacketID})
+	sub.Send(&packet.Pingreq{})
+	sub.Expect(packet.TypePingresp)
+	pub.Close()
+	if st := b.Stats(); st.Inflight != 0 {
+		t.Fatalf("%d messages in flight after the PUBACK", st.Inflight)
+	}
+}
+
 // TestParkedKeepAlive lets the keep-alive of a parked connection run out: the
 // broker closes it after one and a half keep-alive periods [MQTT-3.1.2-24],
 // tells a 5.0 client why (0x8D), and publishes its will [MQTT-3.1.2-8].

@@ -59,3 +59,34 @@ func rawWrite(rc syscall.RawConn, b []byte) int {
 	rawWriters.Put(w)
 	return n
 }
+
+// inputCheck is an inputPending in the making, pooled as rawWriter is.
+type inputCheck struct {
+	empty bool
+	peek  func(fd uintptr)
+}
+
+var inputChecks = sync.Pool{New: func() any {
+	c := new(inputCheck)
+	c.peek = c.do
+	return c
+}}
+
+func (c *inputCheck) do(fd uintptr) {
+	var b [1]byte
+	_, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1,
+		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+	c.empty = errno == syscall.EAGAIN
+}
+
+// inputPending reports whether the socket of rc may have input waiting: it
+// peeks without taking anything and without waiting, and reports false
+// only when the socket has nothing to read (an end of stream or an error
+// counts as input, for the reader to find).
+func inputPending(rc syscall.RawConn) bool {
+	c := inputChecks.Get().(*inputCheck)
+	c.empty = false
+	pending := rc.Control(c.peek) != nil || !c.empty
+	inputChecks.Put(c)
+	return pending
+}

@@ -126,6 +126,8 @@ func (c *conn) handleSubscribe(h packet.FixedHeader, body []byte) error {
 	// a broker crash after SUBACK cannot lose them, the subscriptions go
 	// into the router, SUBACK goes out, and the retained messages follow:
 	// in this order, so that none is sent twice or after a newer one.
+	// A client that has just subscribed mostly waits for messages.
+	c.parkNext = true
 	if now, err := c.srv.persist.settled(from); now {
 		c.subscribed(&ack, added, sendRetained, err)
 		return nil
