@@ -77,14 +77,14 @@ type conn struct {
 	gracefulExit bool
 	// gatherOn is the reader's copy of gathering, read without the lock.
 	gatherOn bool
+	// noProblemInfo is set when a 5.0 client asked for no Reason Strings
+	// and User Properties outside CONNACK and DISCONNECT [MQTT-3.1.2-29].
+	noProblemInfo bool
 	// authMethod is the enhanced authentication method the client logged
 	// in with (5.0), "" for none; reauth is a re-authentication in
 	// progress, nil for none.
 	authMethod string
 	reauth     *reauthentication
-	// noProblemInfo is set when a 5.0 client asked for no Reason Strings
-	// and User Properties outside CONNACK and DISCONNECT [MQTT-3.1.2-29].
-	noProblemInfo bool
 	// pubLimit holds the client to MaxPublishRate and MaxPublishBandwidth;
 	// nil until throttle first needs it.
 	pubLimit *pubLimits
@@ -129,6 +129,8 @@ type conn struct {
 	wmu   sync.Mutex
 	out   []byte
 	spare []byte
+	// lastWrite is when the last write ended (monoNow), 0 before any.
+	lastWrite int64
 	// writes counts the writes made; trimAt is its value when the
 	// connection was queued with the trimmer (trimQueued).
 	writes     uint64

@@ -217,8 +217,11 @@ func (c *conn) sendPublish(msg *Message, qos byte, retain bool, id uint16, dup b
 		return true
 	}
 	c.out = out
-	c.kickLocked()
+	now := c.writeNowLocked()
 	c.wmu.Unlock()
+	if now {
+		c.writeNow()
+	}
 	c.srv.counters.sent(qos, len(out)-before)
 	if routed != 0 {
 		c.srv.counters.delivery.observe(time.Duration(monoNow() - routed))
@@ -260,6 +263,77 @@ func (c *conn) aliasLocked(p *packet.Publish) bool {
 // past it a flush goroutine starts writing, so that a SUBSCRIBE that
 // matches many retained messages streams them instead of holding them all.
 const gatherMax = 64 << 10
+
+// streamGap is how recently a connection must have been written to for a
+// message to it to count as part of a stream: one that comes later goes
+// out at once from the goroutine that routes it (writeNowLocked).
+const streamGap = 20 * time.Millisecond
+
+// writeNowLocked decides who writes the PUBLISH just appended to the
+// output by a goroutine other than the connection's reader. A connection
+// written within streamGap gets a stream of messages: a flush goroutine
+// writes them, and those that come while it writes go out together in its
+// next write (kickLocked). Otherwise, when nothing is being written or
+// gathered, the caller takes the flushing role and reports true: it writes
+// at once (writeNow), which saves starting a goroutine for a lone message,
+// as every message to one of many quiet subscribers is.
+func (c *conn) writeNowLocked() bool {
+	if c.raw == nil || c.flushing || c.gathering || c.closed || len(c.out) > rawWriteMax ||
+		monoNow()-c.lastWrite < int64(streamGap) {
+		c.kickLocked()
+		return false
+	}
+	c.flushing = true
+	c.flushWG.Add(1) // finish waits for this write as for a flush goroutine
+	return true
+}
+
+// writeNow writes the output with one raw write, which never waits; the
+// caller holds the flushing role, which writeNow gives up. What the socket
+// does not take, and what came meanwhile, is left to a flush goroutine,
+// which also finds out why a write failed.
+func (c *conn) writeNow() {
+	defer c.flushWG.Done()
+	c.writeRaw(c.takeOutput())
+}
+
+// takeOutput takes the output for a write by the holder of the flushing
+// role; the spare buffer takes its place.
+func (c *conn) takeOutput() []byte {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	buf := c.out
+	c.out, c.spare = c.spare[:0], nil
+	return buf
+}
+
+// writeRaw is writeNow's write of buf, taken by takeOutput.
+func (c *conn) writeRaw(buf []byte) {
+	n := rawWrite(c.raw, buf)
+	c.srv.counters.bytesOut.Add(int64(n))
+
+	c.wmu.Lock()
+	c.writes++
+	c.lastWrite = monoNow()
+	if n < len(buf) {
+		// The rest goes first, before what came during the write.
+		rest := copy(buf, buf[n:])
+		next := c.out
+		c.out = append(buf[:rest], next...)
+		if cap(next) <= keepBusy {
+			c.spare = next[:0]
+		}
+	} else if cap(buf) <= keepBusy {
+		c.spare = buf[:0]
+	}
+	c.flushing = false
+	if len(c.out) == 0 {
+		c.queueTrimLocked()
+	} else {
+		c.kickLocked()
+	}
+	c.wmu.Unlock()
+}
 
 // kickLocked starts the flush goroutine if output is waiting and none runs.
 func (c *conn) kickLocked() {
@@ -361,6 +435,7 @@ func (c *conn) writeOnce() bool {
 
 	c.wmu.Lock()
 	c.writes++
+	c.lastWrite = monoNow()
 	if cap(buf) <= keepBusy {
 		c.spare = buf[:0]
 	}

@@ -1,0 +1,119 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+)
+
+// tcpPair returns the two ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (server, client *net.TCPConn) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cl, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sv, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close(); sv.Close() })
+	return sv.(*net.TCPConn), cl.(*net.TCPConn)
+}
+
+// TestWriteNow: a write made at once by a routing goroutine leaves what
+// the socket does not take, in front of what came meanwhile, to a flush
+// goroutine; the client gets every byte in order. A connection written
+// within streamGap is left to the flush goroutine.
+func TestWriteNow(t *testing.T) {
+	srv, err := New(Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	sv, cl := tcpPair(t)
+	c := newConn(srv, sv)
+	if c.raw == nil {
+		t.Skip("no raw socket here")
+	}
+
+	// Fill the socket while the client does not read.
+	var filler []byte
+	chunk := bytes.Repeat([]byte("0123456789"), 6000)
+	for range 200 {
+		n := rawWrite(c.raw, chunk)
+		filler = append(filler, chunk[:n]...)
+		if n < len(chunk) {
+			break
+		}
+	}
+	first := bytes.Repeat([]byte("a"), 48<<10)
+	for i := range first {
+		first[i] = byte('a' + i%26)
+	}
+	c.wmu.Lock()
+	c.out = append(c.out, first...)
+	if !c.writeNowLocked() {
+		c.wmu.Unlock()
+		t.Fatal("a quiet connection is not written at once")
+	}
+	c.wmu.Unlock()
+	// What comes during the write waits behind it.
+	buf := c.takeOutput()
+	later := []byte("LATER")
+	c.wmu.Lock()
+	c.out = append(c.out, later...)
+	if c.writeNowLocked() {
+		t.Fatal("a second writer took the flushing role")
+	}
+	c.wmu.Unlock()
+	c.writeRaw(buf)
+	c.flushWG.Done()
+
+	// The socket is full and the client does not read: a flush goroutine
+	// holds the rest, and cannot be done with it.
+	c.wmu.Lock()
+	flushing := c.flushing
+	c.wmu.Unlock()
+	if !flushing {
+		t.Fatal("after a write the socket could not take whole, no flush goroutine has the rest")
+	}
+
+	want := append(append(filler, first...), later...)
+	got := make([]byte, len(want))
+	cl.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(cl, got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("the client got the bytes out of order")
+	}
+	c.flushWG.Wait()
+
+	// Written just now: the next message is part of a stream.
+	c.wmu.Lock()
+	c.lastWrite = monoNow()
+	c.out = append(c.out, later...)
+	now := c.writeNowLocked()
+	c.wmu.Unlock()
+	if now {
+		t.Fatal("a connection written within streamGap is written at once")
+	}
+	c.flushWG.Wait()
+	if _, err := io.ReadFull(cl, got[:len(later)]); err != nil || !bytes.Equal(got[:len(later)], later) {
+		t.Fatalf("got %q, %v; want %q", got[:len(later)], err, later)
+	}
+}
