@@ -79,9 +79,11 @@ type Options struct {
 	// socket is readable again, so that a connection with nothing to say
 	// costs its session and little else. A connection woken again within
 	// 40 times IdleAfter waits twice as long next time, up to 64 times
-	// IdleAfter, so that busy connections stop paying for parks. Only plain
-	// TCP and Unix socket connections park, and only on Linux. The default
-	// is 30ms; a negative value keeps every connection's goroutine.
+	// IdleAfter, so that busy connections stop paying for parks. After a
+	// SUBSCRIBE a connection parks at once when nothing more has come.
+	// Only plain TCP and Unix socket connections park, and only on Linux.
+	// The default is 30ms; a negative value keeps every connection's
+	// goroutine.
 	IdleAfter time.Duration
 
 	// MaxOutputBytes bounds the bytes waiting to be written to one client.
