@@ -16,10 +16,6 @@ import (
 // the socket did not take goes through the net package, which waits for
 // room.
 
-// rawWriteMax bounds a raw write, which keeps its thread from the
-// scheduler (and from stopping the world) until it returns.
-const rawWriteMax = 64 << 10
-
 // rawWriter is a raw write in the making; write is its bound method,
 // made once, so that RawConn.Control takes it with no allocation.
 type rawWriter struct {

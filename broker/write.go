@@ -264,6 +264,10 @@ func (c *conn) aliasLocked(p *packet.Publish) bool {
 // matches many retained messages streams them instead of holding them all.
 const gatherMax = 64 << 10
 
+// rawWriteMax bounds a raw write (rawWrite), which keeps its thread from
+// the scheduler (and from stopping the world) until it returns.
+const rawWriteMax = 64 << 10
+
 // streamGap is how recently a connection must have been written to for a
 // message to it to count as part of a stream: one that comes later goes
 // out at once from the goroutine that routes it (writeNowLocked).
