@@ -55,10 +55,12 @@ type conn struct {
 	sub *subscriber
 	pub *publisher
 
-	// When an event loop reads the connection (nc is then an fdConn, see socket), loopID is its id there and
-	// queued tells that it is to be read in the loop's current or next turn.
+	// When an event loop reads the connection (nc is then an fdConn, see socket), loopID is its id there,
+	// queued tells that it is to be read in the loop's current or next turn, and ended that the kernel has
+	// reported the end of the stream (or an error), which a read that does not fill the buffer does not tell.
 	loopID uint64
 	queued bool
+	ended  bool
 
 	// receiveMaximum is the broker's Receive Maximum (5.0), 65535 when it sets none.
 	receiveMaximum int

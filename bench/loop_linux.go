@@ -125,7 +125,14 @@ func (l *eventLoop) run() {
 		again = again[:0]
 		l.mu.Lock()
 		for _, ev := range events[:n] {
-			if c := l.conns[uint64(uint32(ev.Fd))|uint64(uint32(ev.Pad))<<32]; c != nil && !c.queued {
+			c := l.conns[uint64(uint32(ev.Fd))|uint64(uint32(ev.Pad))<<32]
+			if c == nil {
+				continue
+			}
+			if ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+				c.ended = true
+			}
+			if !c.queued {
 				c.queued = true
 				turn = append(turn, c)
 			}
@@ -183,7 +190,9 @@ func (l *eventLoop) wait(events []syscall.EpollEvent, now bool) (int, error) {
 
 // pump reads what c's socket holds, without waiting, handles every whole packet and sends their
 // acknowledgements. It reports more when the socket may hold more after maxReadsPerTurn reads, and io.EOF at the
-// end of the stream.
+// end of the stream. A read that does not fill the buffer took all the data there was, but the end of the stream
+// may have come with it, and no report follows for that: once the kernel has reported the end (c.ended), pump
+// reads on until a read finds it.
 func (c *conn) pump() (more bool, err error) {
 	r := (*readNow)(c.socket())
 	for range maxReadsPerTurn {
@@ -206,7 +215,7 @@ func (c *conn) pump() (more bool, err error) {
 				return false, err
 			}
 		}
-		if !full {
+		if !full && !c.ended {
 			return false, c.acks.flush()
 		}
 	}
