@@ -18,7 +18,11 @@ import (
 const (
 	// readBufferSize is the size of a connection's read buffer. It is kept
 	// small because most connections are idle most of the time.
-	readBufferSize = 1024
+	// bigReadBufferSize is that of a connection whose reads fill it: a
+	// client that sends faster than one small read takes gets fewer, larger
+	// reads from its next wait on, until it parks or ends (waitInput).
+	readBufferSize    = 1024
+	bigReadBufferSize = 8 << 10
 	// keepScratch and keepSpare bound the buffers a connection keeps between
 	// packets; larger ones go back to the garbage collector. keepBusy bounds
 	// the output buffer kept for the next write while output keeps coming:
@@ -106,8 +110,10 @@ type conn struct {
 	raw    syscall.RawConn
 	noPark bool
 	// parkNext is set by the reader when the next wait for input should
-	// park at once if the socket is empty (see waitInput).
+	// park at once if the socket is empty, bigNext when it should read
+	// with a big buffer (see waitInput).
 	parkNext bool
+	bigNext  bool
 	// parkedAt is when the connection last parked (monoNow); idleShift
 	// doubles its wait before parking while it wakes soon after (see
 	// idleAfter).
@@ -171,8 +177,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 func (c *conn) end(err error) {
 	c.finish(err)
 	if c.br != nil {
-		c.br.Reset(nil)
-		readers.Put(c.br)
+		putReader(c.br)
 		c.br = nil
 	}
 	c.srv.release(c)

@@ -32,8 +32,22 @@ const (
 // errParked ends a connection's goroutine when the connection has parked.
 var errParked = errors.New("broker: connection parked")
 
-// readers holds the read buffers of parked connections for reuse.
-var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufferSize) }}
+// readers and bigReaders hold the read buffers of parked and ended
+// connections for reuse, by size.
+var (
+	readers    = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufferSize) }}
+	bigReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, bigReadBufferSize) }}
+)
+
+// putReader gives br back to the pool of its size.
+func putReader(br *bufio.Reader) {
+	br.Reset(nil)
+	if br.Size() >= bigReadBufferSize {
+		bigReaders.Put(br)
+	} else {
+		readers.Put(br)
+	}
+}
 
 // newReader returns a read buffer on nc.
 func newReader(nc net.Conn) *bufio.Reader {
@@ -79,6 +93,13 @@ func (c *conn) waitInput(resumed bool) error {
 	if c.gatherOn {
 		c.writeOwn()
 	}
+	if c.bigNext {
+		// The buffer is empty: the big one takes its place.
+		c.bigNext = false
+		putReader(c.br)
+		c.br = bigReaders.Get().(*bufio.Reader)
+		c.br.Reset(c.nc)
+	}
 	if c.parkNext {
 		c.parkNext = false
 		if c.raw != nil && !c.noPark && !inputPending(c.raw) && c.parkAtOnce() {
@@ -104,6 +125,9 @@ func (c *conn) waitInput(resumed bool) error {
 		}
 		_, err := c.br.Peek(1)
 		if err == nil {
+			// A read that filled the buffer may have left more behind: the
+			// next wait reads with a big one.
+			c.bigNext = c.br.Buffered() == c.br.Size() && c.br.Size() < bigReadBufferSize
 			return nil
 		}
 		if parkAt.IsZero() || !errors.Is(err, os.ErrDeadlineExceeded) || c.stopping.Load() ||
@@ -153,10 +177,8 @@ func (c *conn) park() bool {
 		c.noPark = true // never again
 		return false
 	}
-	br := c.br
+	putReader(c.br)
 	c.br = nil
-	br.Reset(nil)
-	readers.Put(br)
 	if err := p.arm(c); err != nil {
 		c.logger().Warn("cannot park idle connection", "err", err)
 		c.noPark = true

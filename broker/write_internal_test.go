@@ -117,3 +117,60 @@ func TestWriteNow(t *testing.T) {
 		t.Fatalf("got %q, %v; want %q", got[:len(later)], err, later)
 	}
 }
+
+// TestBigReadBuffer: after a read that fills the small buffer, the next
+// wait for input reads with the big one, and nothing is lost in the swap.
+func TestBigReadBuffer(t *testing.T) {
+	srv, err := New(Options{Logger: slog.New(slog.DiscardHandler), IdleAfter: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	sv, cl := tcpPair(t)
+	c := newConn(srv, sv)
+	c.br = newReader(sv)
+	defer func() { putReader(c.br) }()
+
+	sent := make([]byte, 3*readBufferSize)
+	for i := range sent {
+		sent[i] = byte(i % 251)
+	}
+	if _, err := cl.Write(sent); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	take := func() {
+		b, _ := c.br.Peek(c.br.Buffered())
+		got = append(got, b...)
+		c.br.Discard(len(b))
+	}
+	// The whole input is in the socket before the first read.
+	time.Sleep(50 * time.Millisecond)
+	if err := c.waitInput(false); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.br.Buffered(); n != readBufferSize || !c.bigNext {
+		t.Fatalf("first read: %d bytes, bigNext %v; want a full small buffer and the big one next", n, c.bigNext)
+	}
+	take()
+	if err := c.waitInput(false); err != nil {
+		t.Fatal(err)
+	}
+	if c.br.Size() != bigReadBufferSize || c.bigNext {
+		t.Fatalf("second wait reads with a %d-byte buffer, bigNext %v; want %d and false", c.br.Size(), c.bigNext, bigReadBufferSize)
+	}
+	take()
+	for len(got) < len(sent) {
+		if err := c.waitInput(false); err != nil {
+			t.Fatal(err)
+		}
+		take()
+	}
+	if !bytes.Equal(got, sent) {
+		t.Fatal("the input changed across the swap")
+	}
+}
