@@ -16,25 +16,33 @@ import (
 // the socket did not take goes through the net package, which waits for
 // room.
 
-// rawWriter is a raw write in the making; write is its bound method,
-// made once, so that RawConn.Control takes it with no allocation.
-type rawWriter struct {
+// rawOp is a raw system call on a socket in the making; write and peek
+// are its bound methods, made once, so that RawConn.Control takes them
+// with no allocation.
+type rawOp struct {
 	buf   []byte
 	n     int
+	errno syscall.Errno
+	one   [1]byte
 	write func(fd uintptr)
+	peek  func(fd uintptr)
 }
 
-var rawWriters = sync.Pool{New: func() any {
-	w := new(rawWriter)
-	w.write = w.do
-	return w
+var rawOps = sync.Pool{New: func() any {
+	o := new(rawOp)
+	o.write = o.doWrite
+	o.peek = o.doPeek
+	return o
 }}
 
-func (w *rawWriter) do(fd uintptr) {
-	r, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&w.buf[0])), uintptr(len(w.buf)))
-	if errno == 0 {
-		w.n = int(r)
-	}
+func (o *rawOp) doWrite(fd uintptr) {
+	r, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&o.buf[0])), uintptr(len(o.buf)))
+	o.n, o.errno = int(r), errno
+}
+
+func (o *rawOp) doPeek(fd uintptr) {
+	_, _, o.errno = syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&o.one[0])), 1,
+		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
 }
 
 // rawWrite writes what of b the socket of rc takes at once, without
@@ -45,34 +53,15 @@ func rawWrite(rc syscall.RawConn, b []byte) int {
 	if len(b) == 0 || len(b) > rawWriteMax {
 		return 0
 	}
-	w := rawWriters.Get().(*rawWriter)
-	w.buf, w.n = b, 0
-	if rc.Control(w.write) != nil {
-		w.n = 0
+	o := rawOps.Get().(*rawOp)
+	o.buf = b
+	n := 0
+	if rc.Control(o.write) == nil && o.errno == 0 {
+		n = o.n
 	}
-	n := w.n
-	w.buf = nil
-	rawWriters.Put(w)
+	o.buf = nil
+	rawOps.Put(o)
 	return n
-}
-
-// inputCheck is an inputPending in the making, pooled as rawWriter is.
-type inputCheck struct {
-	empty bool
-	peek  func(fd uintptr)
-}
-
-var inputChecks = sync.Pool{New: func() any {
-	c := new(inputCheck)
-	c.peek = c.do
-	return c
-}}
-
-func (c *inputCheck) do(fd uintptr) {
-	var b [1]byte
-	_, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1,
-		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
-	c.empty = errno == syscall.EAGAIN
 }
 
 // inputPending reports whether the socket of rc may have input waiting: it
@@ -80,9 +69,8 @@ func (c *inputCheck) do(fd uintptr) {
 // only when the socket has nothing to read (an end of stream or an error
 // counts as input, for the reader to find).
 func inputPending(rc syscall.RawConn) bool {
-	c := inputChecks.Get().(*inputCheck)
-	c.empty = false
-	pending := rc.Control(c.peek) != nil || !c.empty
-	inputChecks.Put(c)
+	o := rawOps.Get().(*rawOp)
+	pending := rc.Control(o.peek) != nil || o.errno != syscall.EAGAIN
+	rawOps.Put(o)
 	return pending
 }

@@ -217,10 +217,10 @@ func (c *conn) sendPublish(msg *Message, qos byte, retain bool, id uint16, dup b
 		return true
 	}
 	c.out = out
-	now := c.writeNowLocked()
+	buf, now := c.writeNowLocked()
 	c.wmu.Unlock()
 	if now {
-		c.writeNow()
+		c.writeNow(buf)
 	}
 	c.srv.counters.sent(qos, len(out)-before)
 	if routed != 0 {
@@ -278,41 +278,29 @@ const streamGap = 20 * time.Millisecond
 // written within streamGap gets a stream of messages: a flush goroutine
 // writes them, and those that come while it writes go out together in its
 // next write (kickLocked). Otherwise, when nothing is being written or
-// gathered, the caller takes the flushing role and reports true: it writes
-// at once (writeNow), which saves starting a goroutine for a lone message,
-// as every message to one of many quiet subscribers is.
-func (c *conn) writeNowLocked() bool {
+// gathered, the caller takes the flushing role and the output (the spare
+// buffer takes its place) and reports true: it writes them at once
+// (writeNow), which saves starting a goroutine for a lone message, as
+// every message to one of many quiet subscribers is.
+func (c *conn) writeNowLocked() ([]byte, bool) {
 	if c.raw == nil || c.flushing || c.gathering || c.closed || len(c.out) > rawWriteMax ||
 		monoNow()-c.lastWrite < int64(streamGap) {
 		c.kickLocked()
-		return false
+		return nil, false
 	}
 	c.flushing = true
 	c.flushWG.Add(1) // finish waits for this write as for a flush goroutine
-	return true
-}
-
-// writeNow writes the output with one raw write, which never waits; the
-// caller holds the flushing role, which writeNow gives up. What the socket
-// does not take, and what came meanwhile, is left to a flush goroutine,
-// which also finds out why a write failed.
-func (c *conn) writeNow() {
-	defer c.flushWG.Done()
-	c.writeRaw(c.takeOutput())
-}
-
-// takeOutput takes the output for a write by the holder of the flushing
-// role; the spare buffer takes its place.
-func (c *conn) takeOutput() []byte {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
 	buf := c.out
 	c.out, c.spare = c.spare[:0], nil
-	return buf
+	return buf, true
 }
 
-// writeRaw is writeNow's write of buf, taken by takeOutput.
-func (c *conn) writeRaw(buf []byte) {
+// writeNow writes buf, taken by writeNowLocked, with one raw write, which
+// never waits, and gives up the flushing role. What the socket does not
+// take, and what came meanwhile, is left to a flush goroutine, which also
+// finds out why a write failed.
+func (c *conn) writeNow(buf []byte) {
+	defer c.flushWG.Done()
 	n := rawWrite(c.raw, buf)
 	c.srv.counters.bytesOut.Add(int64(n))
 

@@ -30,12 +30,12 @@ func tcpPair(t *testing.T) (server, client *net.TCPConn) {
 	return sv.(*net.TCPConn), cl.(*net.TCPConn)
 }
 
-// TestWriteNow: a write made at once by a routing goroutine leaves what
-// the socket does not take, in front of what came meanwhile, to a flush
-// goroutine; the client gets every byte in order. A connection written
-// within streamGap is left to the flush goroutine.
-func TestWriteNow(t *testing.T) {
-	srv, err := New(Options{Logger: slog.New(slog.DiscardHandler)})
+// quietServer returns a Server made with o, logging nothing, shut down
+// when the test ends; it serves no listener.
+func quietServer(t *testing.T, o Options) *Server {
+	t.Helper()
+	o.Logger = slog.New(slog.DiscardHandler)
+	srv, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,6 +44,15 @@ func TestWriteNow(t *testing.T) {
 		defer cancel()
 		srv.Shutdown(ctx)
 	})
+	return srv
+}
+
+// TestWriteNow: a write made at once by a routing goroutine leaves what
+// the socket does not take, in front of what came meanwhile, to a flush
+// goroutine; the client gets every byte in order. A connection written
+// within streamGap is left to the flush goroutine.
+func TestWriteNow(t *testing.T) {
+	srv := quietServer(t, Options{})
 	sv, cl := tcpPair(t)
 	c := newConn(srv, sv)
 	if c.raw == nil {
@@ -66,22 +75,20 @@ func TestWriteNow(t *testing.T) {
 	}
 	c.wmu.Lock()
 	c.out = append(c.out, first...)
-	if !c.writeNowLocked() {
-		c.wmu.Unlock()
+	buf, now := c.writeNowLocked()
+	c.wmu.Unlock()
+	if !now {
 		t.Fatal("a quiet connection is not written at once")
 	}
-	c.wmu.Unlock()
 	// What comes during the write waits behind it.
-	buf := c.takeOutput()
 	later := []byte("LATER")
 	c.wmu.Lock()
 	c.out = append(c.out, later...)
-	if c.writeNowLocked() {
+	if _, now := c.writeNowLocked(); now {
 		t.Fatal("a second writer took the flushing role")
 	}
 	c.wmu.Unlock()
-	c.writeRaw(buf)
-	c.flushWG.Done()
+	c.writeNow(buf)
 
 	// The socket is full and the client does not read: a flush goroutine
 	// holds the rest, and cannot be done with it.
@@ -107,7 +114,7 @@ func TestWriteNow(t *testing.T) {
 	c.wmu.Lock()
 	c.lastWrite = monoNow()
 	c.out = append(c.out, later...)
-	now := c.writeNowLocked()
+	_, now = c.writeNowLocked()
 	c.wmu.Unlock()
 	if now {
 		t.Fatal("a connection written within streamGap is written at once")
@@ -121,15 +128,7 @@ func TestWriteNow(t *testing.T) {
 // TestBigReadBuffer: after a read that fills the small buffer, the next
 // wait for input reads with the big one, and nothing is lost in the swap.
 func TestBigReadBuffer(t *testing.T) {
-	srv, err := New(Options{Logger: slog.New(slog.DiscardHandler), IdleAfter: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
+	srv := quietServer(t, Options{IdleAfter: -1})
 	sv, cl := tcpPair(t)
 	c := newConn(srv, sv)
 	c.br = newReader(sv)
