@@ -94,3 +94,61 @@ func TestSweepWaitsForKeepAlive(t *testing.T) {
 	}
 	parked(n)
 }
+
+// TestArmAllocatesNothing: watching a socket again, as every park after the
+// first does, allocates nothing; an armed socket that becomes readable is
+// reported, and an error of epoll_ctl is returned.
+func TestArmAllocatesNothing(t *testing.T) {
+	srv := quietServer(t, Options{IdleAfter: time.Hour})
+	p := srv.poller()
+	if p == nil {
+		t.Fatal("no poller")
+	}
+	sv, cl := tcpPair(t)
+	c := newConn(srv, sv)
+	if c.raw == nil {
+		t.Fatal("the connection has no raw socket")
+	}
+	// Listed as accept lists it, so that it can end as any connection.
+	srv.mu.Lock()
+	srv.conns[c] = struct{}{}
+	srv.connWG.Add(1)
+	srv.mu.Unlock()
+	srv.counters.connsCurrent.Add(1)
+	c.parkState.Store(parked)
+	if err := p.arm(c); err != nil { // EPOLL_CTL_ADD, and the id in the poller's map
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		if err := p.arm(c); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("arm allocates %.0f times, want 0", n)
+	}
+	// Woken by input: the poller starts a goroutine for the connection
+	// (which ends it, a PINGREQ before CONNECT being a protocol error).
+	if _, err := cl.Write([]byte{0xc0, 0}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for c.parkState.Load() == parked && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if s := c.parkState.Load(); s == parked {
+		t.Fatal("the armed connection was not woken by input")
+	}
+	select {
+	case <-c.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the woken connection did not end")
+	}
+	// A socket the poller does not know cannot be modified: the error comes back.
+	c2 := newConn(srv, sv)
+	c2.pollID = 1 << 40
+	sv2, _ := tcpPair(t)
+	c2.raw, _ = parkable(sv2)
+	if err := p.arm(c2); err == nil {
+		t.Error("EPOLL_CTL_MOD of a socket not in the epoll set succeeded")
+	}
+}
