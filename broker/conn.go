@@ -386,8 +386,7 @@ func (c *conn) handle(h packet.FixedHeader, body []byte) error {
 // client why, lets the session go, publishes the will when the connection
 // ended without DISCONNECT [MQTT-3.1.2-8], and waits for output to drain.
 func (c *conn) finish(err error) {
-	var re *packet.ReasonError
-	if errors.As(err, &re) {
+	if re := reasonOf(err); re != nil {
 		if re.Code == packet.PacketTooLarge {
 			c.srv.drop(DropPacketTooLarge, c.info.ClientID)
 		}
@@ -460,6 +459,20 @@ func (c *conn) finish(err error) {
 		c.logger().Debug("connection closed before CONNECT completed", "err", err)
 	}
 	close(c.done)
+}
+
+// reasonOf returns the *packet.ReasonError in err's chain, nil if there is
+// none. The end of the stream, the usual end, is ruled out first: the
+// target errors.As needs lives on the heap.
+func reasonOf(err error) *packet.ReasonError {
+	if err == nil || err == io.EOF || err == io.ErrUnexpectedEOF {
+		return nil
+	}
+	var re *packet.ReasonError
+	if errors.As(err, &re) {
+		return re
+	}
+	return nil
 }
 
 func endErr(graceful bool, err error) error {
