@@ -15,7 +15,7 @@ func openListener(l config.Listener, logger *slog.Logger) (net.Listener, error) 
 	// Without TCP keep-alive probes: MQTT has its own keep-alive, and the
 	// broker turns the probes on for a client that asks for none (its
 	// Keep Alive is 0), which saves four setsockopt calls per connection.
-	lc := net.ListenConfig{KeepAlive: -1, Control: deferAccept}
+	lc := net.ListenConfig{KeepAlive: -1}
 	tcp, err := lc.Listen(context.Background(), "tcp", l.Address)
 	if err != nil {
 		return nil, err
