@@ -34,9 +34,10 @@ type Message struct {
 	// properties). Nil means none.
 	Properties *packet.Properties
 
-	// Expiry is the deadline after which the message is no longer delivered.
-	// The zero time means never.
-	Expiry time.Time
+	// Expiry is the deadline after which the message is no longer
+	// delivered, in Unix nanoseconds; 0 means never. (An integer rather
+	// than a time.Time keeps a Message in the 112-byte size class.)
+	Expiry int64
 
 	// routed is when the router took the message (monoNow), the start of
 	// its delivery latency; 0 for a message read back from the store.
@@ -45,14 +46,14 @@ type Message struct {
 
 // expired reports whether m's expiry deadline has passed at now.
 func (m *Message) expired(now time.Time) bool {
-	return !m.Expiry.IsZero() && !now.Before(m.Expiry)
+	return m.Expiry != 0 && now.UnixNano() >= m.Expiry
 }
 
 // setExpiry sets m's deadline from its Message Expiry Interval property,
 // counted from now [MQTT-3.3.2-5].
 func (m *Message) setExpiry(now time.Time) {
 	if p := m.Properties; p != nil && p.HasMessageExpiryInterval {
-		m.Expiry = now.Add(time.Duration(p.MessageExpiryInterval) * time.Second)
+		m.Expiry = now.Add(time.Duration(p.MessageExpiryInterval) * time.Second).UnixNano()
 	}
 }
 

@@ -94,10 +94,10 @@ func TestSendableWaitsForDeletions(t *testing.T) {
 	}
 }
 
-// TestStructSizes keeps the structs made per queued message, per session
-// and per connection within their allocation size classes (128, 384 and
-// 512 bytes): a field added in the wrong place costs every message,
-// session or connection a class more.
+// TestStructSizes keeps the structs made per message, per queued message,
+// per session and per connection within their allocation size classes
+// (112, 128, 384 and 512 bytes): a field added in the wrong place costs
+// every message, session or connection a class more.
 func TestStructSizes(t *testing.T) {
 	if n := unsafe.Sizeof(conn{}); n > 512 {
 		t.Errorf("conn is %d bytes, over 512", n)
@@ -107,5 +107,8 @@ func TestStructSizes(t *testing.T) {
 	}
 	if n := unsafe.Sizeof(session{}); n > 384 {
 		t.Errorf("session is %d bytes, over 384", n)
+	}
+	if n := unsafe.Sizeof(Message{}); n > 112 {
+		t.Errorf("Message is %d bytes, over 112", n)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/midgemq/midge/packet"
 )
@@ -37,11 +36,7 @@ func appendMessage(dst []byte, m *Message) ([]byte, error) {
 	dst = append(dst, messageRecordV1)
 	dst = binary.BigEndian.AppendUint32(dst, m.ID.Node)
 	dst = binary.BigEndian.AppendUint64(dst, m.ID.Seq)
-	var expiry int64
-	if !m.Expiry.IsZero() {
-		expiry = m.Expiry.UnixNano()
-	}
-	dst = binary.BigEndian.AppendUint64(dst, uint64(expiry))
+	dst = binary.BigEndian.AppendUint64(dst, uint64(m.Expiry))
 	if len(m.Publisher) > 0xffff {
 		return dst, fmt.Errorf("publisher id of %d bytes", len(m.Publisher))
 	}
@@ -72,9 +67,7 @@ func decodeMessage(b []byte) (*Message, error) {
 		return nil, fmt.Errorf("unknown message record format %d", b[0])
 	}
 	m := &Message{ID: MsgID{Node: binary.BigEndian.Uint32(b[1:5]), Seq: binary.BigEndian.Uint64(b[5:13])}}
-	if exp := int64(binary.BigEndian.Uint64(b[13:21])); exp != 0 {
-		m.Expiry = time.Unix(0, exp)
-	}
+	m.Expiry = int64(binary.BigEndian.Uint64(b[13:21]))
 	n := int(binary.BigEndian.Uint16(b[21:23]))
 	if len(b) < head+n {
 		return nil, errShortRecord

@@ -13,7 +13,7 @@ func TestMessageRecordRoundTrip(t *testing.T) {
 	msgs := []*Message{
 		{ID: MsgID{Seq: 1}, Topic: "a", QoS: 0},
 		{ID: MsgID{Node: 7, Seq: 1 << 60}, Topic: "sensors/kitchen/temp", Payload: []byte("21.5"), QoS: 1, Retain: true,
-			Publisher: "dev-1", Expiry: time.Unix(1800000000, 123)},
+			Publisher: "dev-1", Expiry: time.Unix(1800000000, 123).UnixNano()},
 		{ID: MsgID{Seq: 3}, Topic: "v5/props", Payload: make([]byte, 70000), QoS: 2, Properties: &packet.Properties{
 			PayloadFormatIndicator: 1, HasPayloadFormatIndicator: true,
 			MessageExpiryInterval: 60, HasMessageExpiryInterval: true,
@@ -30,7 +30,7 @@ func TestMessageRecordRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: decode: %v", m.Topic, err)
 		}
-		if !got.Expiry.Equal(m.Expiry) {
+		if got.Expiry != m.Expiry {
 			t.Fatalf("%s: expiry %v, want %v", m.Topic, got.Expiry, m.Expiry)
 		}
 		got.Expiry = m.Expiry

@@ -83,8 +83,8 @@ type OutboundState struct {
 func (ob *outbound) state() OutboundState {
 	st := OutboundState{Seq: ob.seq, MessageID: ob.msgID, Message: ob.msg, QoS: ob.qos, Retain: ob.retain,
 		Identifiers: ob.ids, PacketID: ob.packetID, Released: ob.released, Shared: ob.shared}
-	if ob.msg != nil && !ob.msg.Expiry.IsZero() {
-		st.Expiry = ob.msg.Expiry.UnixNano()
+	if ob.msg != nil {
+		st.Expiry = ob.msg.Expiry
 	}
 	return st
 }

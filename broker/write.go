@@ -172,10 +172,10 @@ func (c *conn) sendPublish(msg *Message, qos byte, retain bool, id uint16, dup b
 			p.Properties = *msg.Properties
 		}
 		p.Properties.SubscriptionIdentifiers = ids
-		if !msg.Expiry.IsZero() {
+		if msg.Expiry != 0 {
 			// The receiver gets what is left of the interval
 			// [MQTT-3.3.2-6], at least a second.
-			left := (time.Until(msg.Expiry) + time.Second - 1) / time.Second
+			left := (time.Until(time.Unix(0, msg.Expiry)) + time.Second - 1) / time.Second
 			p.Properties.MessageExpiryInterval = uint32(max(left, 1))
 			p.Properties.HasMessageExpiryInterval = true
 		}

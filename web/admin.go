@@ -181,7 +181,7 @@ func (h *Handler) listRetained(w http.ResponseWriter, r *http.Request) {
 	}
 	now := time.Now()
 	for _, m := range msgs {
-		if !m.Expiry.IsZero() && !now.Before(m.Expiry) {
+		if m.Expiry != 0 && now.UnixNano() >= m.Expiry {
 			continue // expired: no subscriber gets it any more [MQTT-3.3.2-5]
 		}
 		rm := retainedMessage{Topic: m.Topic, QoS: m.QoS, Publisher: m.Publisher}
@@ -190,8 +190,8 @@ func (h *Handler) listRetained(w http.ResponseWriter, r *http.Request) {
 		} else {
 			rm.Payload, rm.Encoding = base64.StdEncoding.EncodeToString(m.Payload), "base64"
 		}
-		if !m.Expiry.IsZero() {
-			at := m.Expiry
+		if m.Expiry != 0 {
+			at := time.Unix(0, m.Expiry)
 			rm.ExpiresAt = &at
 		}
 		body.Retained = append(body.Retained, rm)
