@@ -106,7 +106,7 @@ func (s *Server) Disconnect(clientID string) bool {
 // filter matches, at most limit of them (0 for all).
 func (s *Server) RetainedMessages(filter string, limit int) []*Message {
 	var out []*Message
-	s.retained.Match(filter, func(_ string, m *Message) bool {
+	s.retained.Match(filter, func(m *Message) bool {
 		out = append(out, m)
 		return limit <= 0 || len(out) < limit
 	})

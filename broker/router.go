@@ -256,7 +256,7 @@ func (r *localRouter) redeliverShared(name, filter string, msg *Message) {
 func (r *localRouter) Retained(filter string, fn func(*Message) bool) {
 	now := time.Now()
 	more := true
-	r.retained.Match(filter, func(_ string, m *Message) bool {
+	r.retained.Match(filter, func(m *Message) bool {
 		if m.expired(now) {
 			return true // [MQTT-3.3.2-5] an expired retained message is not sent
 		}
@@ -265,6 +265,6 @@ func (r *localRouter) Retained(filter string, fn func(*Message) bool) {
 	})
 	if more && len(filter) > 0 && filter[0] == '$' {
 		// The broker's own figures match only filters that start with '$'.
-		r.sys.Match(filter, func(_ string, m *Message) bool { return fn(m) })
+		r.sys.Match(filter, fn)
 	}
 }

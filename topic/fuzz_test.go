@@ -37,7 +37,7 @@ func FuzzTopicFilter(f *testing.F) {
 		r := NewRetained[bool]()
 		r.Set(name, true)
 		got := false
-		r.Match(filter, func(string, bool) bool { got = true; return true })
+		r.Match(filter, func(bool) bool { got = true; return true })
 		if got != want {
 			t.Fatalf("Retained(%q) matched by %q = %v, Match = %v", name, filter, got, want)
 		}

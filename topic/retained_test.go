@@ -6,11 +6,14 @@ import (
 	"sort"
 	"sync"
 	"testing"
+	"unsafe"
 )
 
-func retainedNames(r *Retained[int], filter string) []string {
+// retainedNames returns the names of r that filter matches: each value is
+// its own name.
+func retainedNames(r *Retained[string], filter string) []string {
 	var names []string
-	r.Match(filter, func(name string, _ int) bool {
+	r.Match(filter, func(name string) bool {
 		names = append(names, name)
 		return true
 	})
@@ -20,8 +23,8 @@ func retainedNames(r *Retained[int], filter string) []string {
 
 func TestRetainedSpecTable(t *testing.T) {
 	for _, tt := range matchTable {
-		r := NewRetained[int]()
-		r.Set(tt.name, 1)
+		r := NewRetained[string]()
+		r.Set(tt.name, tt.name)
 		got := len(retainedNames(r, tt.filter)) == 1
 		if got != tt.want {
 			t.Errorf("retained %q matched by %q = %v, want %v", tt.name, tt.filter, got, tt.want)
@@ -66,17 +69,17 @@ func TestRetainedSetGetDelete(t *testing.T) {
 }
 
 func TestRetainedMatchStops(t *testing.T) {
-	r := NewRetained[int]()
+	r := NewRetained[string]()
 	for _, n := range []string{"a/1", "a/2", "a/3"} {
-		r.Set(n, 0)
+		r.Set(n, n)
 	}
 	calls := 0
-	r.Match("a/+", func(string, int) bool { calls++; return false })
+	r.Match("a/+", func(string) bool { calls++; return false })
 	if calls != 1 {
 		t.Fatalf("fn called %d times after returning false", calls)
 	}
 	// fn may use the map: Match calls it without holding the lock.
-	r.Match("a/#", func(name string, _ int) bool { r.Delete(name); return true })
+	r.Match("a/#", func(name string) bool { r.Delete(name); return true })
 	if r.Len() != 0 {
 		t.Fatalf("Len = %d after deleting from fn", r.Len())
 	}
@@ -84,7 +87,7 @@ func TestRetainedMatchStops(t *testing.T) {
 
 func TestRetainedAgreesWithMatch(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(3, 4))
-	r := NewRetained[int]()
+	r := NewRetained[string]()
 	var names []string
 	for range 300 {
 		n := randomTopic(rnd, false)
@@ -92,7 +95,7 @@ func TestRetainedAgreesWithMatch(t *testing.T) {
 			continue
 		}
 		names = append(names, n)
-		r.Set(n, 0)
+		r.Set(n, n)
 	}
 	for range 2000 {
 		f := randomTopic(rnd, true)
@@ -132,13 +135,26 @@ func TestRetainedConcurrent(t *testing.T) {
 		})
 		wg.Go(func() {
 			for range 300 {
-				r.Match("#", func(string, int) bool { return true })
+				r.Match("#", func(int) bool { return true })
 				r.Get("a/b")
 			}
 		})
 	}
 	wg.Wait()
-	if got := len(retainedNames(r, "#")) + len(retainedNames(r, "$x/#")) + len(retainedNames(r, "$SYS/#")); got != r.Len() {
+	count := func(filter string) int {
+		n := 0
+		r.Match(filter, func(int) bool { n++; return true })
+		return n
+	}
+	if got := count("#") + count("$x/#") + count("$SYS/#"); got != r.Len() {
 		t.Fatalf("match finds %d names, Len says %d", got, r.Len())
+	}
+}
+
+// TestRetainedNodeSize keeps a node holding a pointer within the 24-byte
+// size class: one is made for every name held.
+func TestRetainedNodeSize(t *testing.T) {
+	if n := unsafe.Sizeof(rnode[*int]{}); n > 24 {
+		t.Errorf("rnode is %d bytes, over 24", n)
 	}
 }
