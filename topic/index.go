@@ -20,39 +20,140 @@ type node struct {
 	// ones, kept apart so that matching needs no lookup to find them.
 	children   map[string]*node
 	plus, hash *node
-	// subs are the subscriptions to the filter that ends here, in a slice
-	// for matching to walk. at says where each client's is, once there are
-	// more than atFrom of them; below that a scan finds it (most filters
-	// have one subscriber, and a map would cost more than the rest of the
-	// node).
+	// one is the subscription to the filter that ends here when it is the
+	// only one, as it is for most filters; more holds the rest of what a
+	// node may hold, for the few that hold it. A node is 40 bytes (a
+	// 48-byte allocation), and a lone subscription needs no slice.
+	one  *Subscription
+	more *nodeMore
+}
+
+// nodeMore is what a node holds beyond a lone subscription.
+type nodeMore struct {
+	// subs are the subscriptions to the filter that ends here when there
+	// are more than one (one is then nil), in a slice for matching to walk.
+	// at says where each client's is, once there are more than atFrom of
+	// them; below that a scan finds it (a map would cost more than the
+	// rest of the node).
 	subs   []*Subscription
 	at     map[string]int    // client id -> index in subs
 	groups map[string]*Group // by share name
 }
 
 func (n *node) empty() bool {
-	return len(n.children) == 0 && n.plus == nil && n.hash == nil && len(n.subs) == 0 && len(n.groups) == 0
+	return len(n.children) == 0 && n.plus == nil && n.hash == nil && n.one == nil &&
+		(n.more == nil || len(n.more.subs) == 0 && len(n.more.groups) == 0)
+}
+
+// hasSubs reports whether a non-shared subscription ends at n.
+func (n *node) hasSubs() bool {
+	return n.one != nil || n.more != nil && len(n.more.subs) > 0
+}
+
+// group returns the shared group of that name at n, nil if there is none.
+func (n *node) group(name string) *Group {
+	if n.more == nil {
+		return nil
+	}
+	return n.more.groups[name]
 }
 
 // atFrom is how many subscriptions a node holds before it indexes them by
 // client id.
 const atFrom = 8
 
-// find returns the index in n.subs of the client's subscription, -1 if it
-// has none.
-func (n *node) find(clientID string) int {
-	if n.at != nil {
-		if i, ok := n.at[clientID]; ok {
+// find returns the index in n.more.subs of the client's subscription, -1
+// if it has none there.
+func (m *nodeMore) find(clientID string) int {
+	if m.at != nil {
+		if i, ok := m.at[clientID]; ok {
 			return i
 		}
 		return -1
 	}
-	for i, s := range n.subs {
+	for i, s := range m.subs {
 		if s.ClientID == clientID {
 			return i
 		}
 	}
 	return -1
+}
+
+// add adds s to the node's subscriptions, or replaces the client's, and
+// reports whether it replaced one.
+func (n *node) add(s *Subscription) (replaced bool) {
+	switch {
+	case n.one != nil && n.one.ClientID == s.ClientID:
+		n.one = s
+		return true
+	case n.one == nil && (n.more == nil || len(n.more.subs) == 0):
+		n.one = s
+		return false
+	}
+	if n.more == nil {
+		n.more = &nodeMore{}
+	}
+	m := n.more
+	if n.one != nil {
+		// A second subscriber: both go to the slice.
+		m.subs = append(m.subs, n.one)
+		n.one = nil
+	}
+	if i := m.find(s.ClientID); i >= 0 {
+		m.subs[i] = s
+		return true
+	}
+	m.subs = append(m.subs, s)
+	if m.at != nil {
+		m.at[s.ClientID] = len(m.subs) - 1
+	} else if len(m.subs) > atFrom {
+		m.at = make(map[string]int, len(m.subs))
+		for i, s := range m.subs {
+			m.at[s.ClientID] = i
+		}
+	}
+	return false
+}
+
+// remove removes the client's subscription and reports whether there was
+// one, and whether none is left.
+func (n *node) remove(clientID string) (removed, last bool) {
+	if n.one != nil {
+		if n.one.ClientID != clientID {
+			return false, false
+		}
+		n.one = nil
+		return true, true
+	}
+	m := n.more
+	if m == nil {
+		return false, false
+	}
+	i := m.find(clientID)
+	if i < 0 {
+		return false, false
+	}
+	// The last subscription takes the place of the removed one.
+	end := len(m.subs) - 1
+	if i != end {
+		m.subs[i] = m.subs[end]
+		if m.at != nil {
+			m.at[m.subs[i].ClientID] = i
+		}
+	}
+	m.subs[end] = nil
+	m.subs = m.subs[:end]
+	if m.at != nil {
+		delete(m.at, clientID)
+	}
+	if len(m.subs) == 0 {
+		m.subs, m.at = nil, nil
+		if len(m.groups) == 0 {
+			n.more = nil
+		}
+		return true, true
+	}
+	return true, false
 }
 
 // child returns the next level named level, nil if there is none.
@@ -128,13 +229,16 @@ func (x *Index) Add(sub Subscription) (replaced, first bool) {
 		n = n.addChild(level)
 	}
 	if shared {
-		g := n.groups[group]
+		g := n.group(group)
 		if g == nil {
-			if n.groups == nil {
-				n.groups = make(map[string]*Group)
+			if n.more == nil {
+				n.more = &nodeMore{}
+			}
+			if n.more.groups == nil {
+				n.more.groups = make(map[string]*Group)
 			}
 			g = &Group{Name: group, Filter: filter}
-			n.groups[group] = g
+			n.more.groups[group] = g
 		}
 		old := g.Members()
 		members := make([]*Subscription, 0, len(old)+1)
@@ -152,21 +256,8 @@ func (x *Index) Add(sub Subscription) (replaced, first bool) {
 		}
 		return replaced, len(old) == 0
 	}
-	first = len(n.subs) == 0
-	if i := n.find(sub.ClientID); i >= 0 {
-		replaced = true
-		n.subs[i] = s
-	} else {
-		n.subs = append(n.subs, s)
-		if n.at != nil {
-			n.at[sub.ClientID] = len(n.subs) - 1
-		} else if len(n.subs) > atFrom {
-			n.at = make(map[string]int, len(n.subs))
-			for i, s := range n.subs {
-				n.at[s.ClientID] = i
-			}
-		}
-	}
+	first = !n.hasSubs()
+	replaced = n.add(s)
 	if !replaced {
 		x.count++
 	}
@@ -196,7 +287,7 @@ func (x *Index) Remove(clientID, filter string) (removed, last bool) {
 		}
 	}
 	if shared {
-		g := n.groups[group]
+		g := n.group(group)
 		if g == nil {
 			return false, false
 		}
@@ -214,31 +305,14 @@ func (x *Index) Remove(clientID, filter string) (removed, last bool) {
 		}
 		g.members.Store(&members)
 		if len(members) == 0 {
-			delete(n.groups, group)
-		}
-		last = len(members) == 0
-	} else {
-		i := n.find(clientID)
-		if i < 0 {
-			return false, false
-		}
-		// The last subscription takes the place of the removed one.
-		end := len(n.subs) - 1
-		if i != end {
-			n.subs[i] = n.subs[end]
-			if n.at != nil {
-				n.at[n.subs[i].ClientID] = i
+			delete(n.more.groups, group)
+			if len(n.more.groups) == 0 && len(n.more.subs) == 0 {
+				n.more = nil
 			}
 		}
-		n.subs[end] = nil
-		n.subs = n.subs[:end]
-		if n.at != nil {
-			delete(n.at, clientID)
-		}
-		last = len(n.subs) == 0
-		if last {
-			n.subs, n.at = nil, nil
-		}
+		last = len(members) == 0
+	} else if removed, last = n.remove(clientID); !removed {
+		return false, false
 	}
 	x.count--
 	// Prune the levels that hold nothing any more.
@@ -260,7 +334,7 @@ func (x *Index) Group(name, filter string) *Group {
 			return nil
 		}
 	}
-	return n.groups[name]
+	return n.group(name)
 }
 
 // Result holds the subscriptions that match one topic name. Reuse one Result
@@ -330,11 +404,19 @@ func (n *node) match(name string, pos int, top, dollar bool, res *Result) {
 }
 
 func (n *node) collect(res *Result) {
-	if len(n.subs) > 0 {
+	if n.one != nil {
 		res.nodes++
+		res.Subs = append(res.Subs, n.one)
 	}
-	res.Subs = append(res.Subs, n.subs...)
-	for _, g := range n.groups {
+	m := n.more
+	if m == nil {
+		return
+	}
+	if len(m.subs) > 0 {
+		res.nodes++
+		res.Subs = append(res.Subs, m.subs...)
+	}
+	for _, g := range m.groups {
 		res.Groups = append(res.Groups, g)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unsafe"
 )
 
 func matchingClients(x *Index, name string) []string {
@@ -265,9 +266,21 @@ func TestIndexConcurrent(t *testing.T) {
 	// Count what is left by walking the trie and compare with Len.
 	var count func(n *node) int
 	count = func(n *node) int {
-		c := len(n.subs)
-		for _, g := range n.groups {
-			c += len(g.Members())
+		c := 0
+		if n.one != nil {
+			c++
+			if n.more != nil && len(n.more.subs) > 0 {
+				t.Errorf("a node holds a lone subscription and %d more", len(n.more.subs))
+			}
+		}
+		if m := n.more; m != nil {
+			c += len(m.subs)
+			for _, g := range m.groups {
+				c += len(g.Members())
+			}
+			if len(m.subs) == 0 && len(m.groups) == 0 {
+				t.Error("a node keeps an empty nodeMore")
+			}
 		}
 		for _, ch := range n.children {
 			c += count(ch)
@@ -342,5 +355,13 @@ func TestIndexManySubscribersOneFilter(t *testing.T) {
 			t.Fatalf("remove %s twice", id)
 		}
 		check("remove " + id)
+	}
+}
+
+// TestIndexNodeSize keeps a node within the 48-byte size class: one is made
+// for every level of every filter.
+func TestIndexNodeSize(t *testing.T) {
+	if n := unsafe.Sizeof(node{}); n > 48 {
+		t.Errorf("node is %d bytes, over 48", n)
 	}
 }
