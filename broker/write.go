@@ -217,14 +217,17 @@ func (c *conn) sendPublish(msg *Message, qos byte, retain bool, id uint16, dup b
 		return true
 	}
 	c.out = out
-	buf, now := c.writeNowLocked()
+	// One clock reading serves the stream check and the latency: the
+	// PUBLISH is in the output now.
+	inOut := monoNow()
+	buf, direct := c.writeNowLocked(inOut)
 	c.wmu.Unlock()
-	if now {
+	if direct {
 		c.writeNow(buf)
 	}
 	c.srv.counters.sent(qos, len(out)-before)
 	if routed != 0 {
-		c.srv.counters.delivery.observe(time.Duration(monoNow() - routed))
+		c.srv.counters.delivery.observe(time.Duration(inOut - routed))
 	}
 	return false
 }
@@ -273,8 +276,9 @@ const rawWriteMax = 64 << 10
 // out at once from the goroutine that routes it (writeNowLocked).
 const streamGap = 20 * time.Millisecond
 
-// writeNowLocked decides who writes the PUBLISH just appended to the
-// output by a goroutine other than the connection's reader. A connection
+// writeNowLocked decides who writes the PUBLISH just appended, at now
+// (monoNow), to the output by a goroutine other than the connection's
+// reader. A connection
 // written within streamGap gets a stream of messages: a flush goroutine
 // writes them, and those that come while it writes go out together in its
 // next write (kickLocked). Otherwise, when nothing is being written or
@@ -282,9 +286,9 @@ const streamGap = 20 * time.Millisecond
 // buffer takes its place) and reports true: it writes them at once
 // (writeNow), which saves starting a goroutine for a lone message, as
 // every message to one of many quiet subscribers is.
-func (c *conn) writeNowLocked() ([]byte, bool) {
+func (c *conn) writeNowLocked(now int64) ([]byte, bool) {
 	if c.raw == nil || c.flushing || c.gathering || c.closed || len(c.out) > rawWriteMax ||
-		monoNow()-c.lastWrite < int64(streamGap) {
+		now-c.lastWrite < int64(streamGap) {
 		c.kickLocked()
 		return nil, false
 	}

@@ -75,7 +75,7 @@ func TestWriteNow(t *testing.T) {
 	}
 	c.wmu.Lock()
 	c.out = append(c.out, first...)
-	buf, now := c.writeNowLocked()
+	buf, now := c.writeNowLocked(monoNow())
 	c.wmu.Unlock()
 	if !now {
 		t.Fatal("a quiet connection is not written at once")
@@ -84,7 +84,7 @@ func TestWriteNow(t *testing.T) {
 	later := []byte("LATER")
 	c.wmu.Lock()
 	c.out = append(c.out, later...)
-	if _, now := c.writeNowLocked(); now {
+	if _, now := c.writeNowLocked(monoNow()); now {
 		t.Fatal("a second writer took the flushing role")
 	}
 	c.wmu.Unlock()
@@ -114,7 +114,7 @@ func TestWriteNow(t *testing.T) {
 	c.wmu.Lock()
 	c.lastWrite = monoNow()
 	c.out = append(c.out, later...)
-	_, now = c.writeNowLocked()
+	_, now = c.writeNowLocked(monoNow())
 	c.wmu.Unlock()
 	if now {
 		t.Fatal("a connection written within streamGap is written at once")

@@ -148,12 +148,17 @@ func (n *node) remove(clientID string) (removed, last bool) {
 	}
 	if len(m.subs) == 0 {
 		m.subs, m.at = nil, nil
-		if len(m.groups) == 0 {
-			n.more = nil
-		}
+		n.dropEmptyMore()
 		return true, true
 	}
 	return true, false
+}
+
+// dropEmptyMore lets nodeMore go once it holds nothing.
+func (n *node) dropEmptyMore() {
+	if m := n.more; m != nil && len(m.subs) == 0 && len(m.groups) == 0 {
+		n.more = nil
+	}
 }
 
 // child returns the next level named level, nil if there is none.
@@ -306,9 +311,7 @@ func (x *Index) Remove(clientID, filter string) (removed, last bool) {
 		g.members.Store(&members)
 		if len(members) == 0 {
 			delete(n.more.groups, group)
-			if len(n.more.groups) == 0 && len(n.more.subs) == 0 {
-				n.more = nil
-			}
+			n.dropEmptyMore()
 		}
 		last = len(members) == 0
 	} else if removed, last = n.remove(clientID); !removed {
