@@ -199,6 +199,12 @@ type Listener struct {
 	// protocol (v1 or v2) header from a load balancer, whose client
 	// address is then used for logs, bans and ACLs. The default is false.
 	ProxyProtocol bool `toml:"proxy_protocol"`
+
+	// MultipathTCP lets clients that ask for Multipath TCP (RFC 8684)
+	// use it. The default is false: a plain TCP socket, as each
+	// connection accepted through a Multipath TCP socket costs the kernel
+	// more, whether the client uses it or not.
+	MultipathTCP bool `toml:"multipath_tcp"`
 }
 
 // JWT is the [jwt] table: JSON Web Tokens (RFC 7519) as MQTT passwords. A

@@ -213,6 +213,9 @@ use_identity_as_username = ""
 # Behind a load balancer: every connection starts with a PROXY protocol (v1 or
 # v2) header whose client address Midge then uses; connections without one are closed.
 proxy_protocol = false
+# Let clients that ask for Multipath TCP (RFC 8684) use it; off, the socket is
+# plain TCP, whose connections cost the kernel less to accept.
+multipath_tcp = false
 #
 # A second listener, for MQTT over WebSocket and TLS, would read:
 # [[listener]]

@@ -16,6 +16,9 @@ func openListener(l config.Listener, logger *slog.Logger) (net.Listener, error) 
 	// broker turns the probes on for a client that asks for none (its
 	// Keep Alive is 0), which saves four setsockopt calls per connection.
 	lc := net.ListenConfig{KeepAlive: -1}
+	// Go makes TCP listeners Multipath TCP sockets where the kernel has
+	// it; only a listener configured so gets one here.
+	lc.SetMultipathTCP(l.MultipathTCP)
 	tcp, err := lc.Listen(context.Background(), "tcp", l.Address)
 	if err != nil {
 		return nil, err
