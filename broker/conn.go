@@ -47,7 +47,11 @@ type conn struct {
 	br  *bufio.Reader
 	// logp is the connection's logger, made on first use (see logger).
 	logp atomic.Pointer[slog.Logger]
-	done chan struct{} // closed when serve has returned and the session is let go
+	// done holds the channel closed once finish has run (the session is let
+	// go): made by the first waiter (doneChan), or the closed one when
+	// finish comes first, so that a connection nobody waits for, nearly
+	// every one, makes no channel.
+	done atomic.Pointer[chan struct{}]
 
 	// Set by serve while handling CONNECT, read-only afterwards (other
 	// goroutines see them through session.mu, which they take first).
@@ -161,11 +165,7 @@ type conn struct {
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
-	c := &conn{
-		srv:  s,
-		nc:   nc,
-		done: make(chan struct{}),
-	}
+	c := &conn{srv: s, nc: nc}
 	if pollerSupported && s.opts.IdleAfter > 0 {
 		c.raw, _ = parkable(nc)
 	}
@@ -458,7 +458,37 @@ func (c *conn) finish(err error) {
 	} else if logDebug(c.srv.log) {
 		c.logger().Debug("connection closed before CONNECT completed", "err", err)
 	}
-	close(c.done)
+	c.markDone()
+}
+
+// closedDone is the done channel of every connection that ended before
+// anyone waited for it.
+var closedDone = func() *chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return &ch
+}()
+
+// doneChan returns a channel closed once the connection has ended (finish
+// has run, and its session is let go).
+func (c *conn) doneChan() <-chan struct{} {
+	for {
+		if p := c.done.Load(); p != nil {
+			return *p
+		}
+		ch := make(chan struct{})
+		if c.done.CompareAndSwap(nil, &ch) {
+			return ch
+		}
+	}
+}
+
+// markDone closes the channel of those waiting for the connection's end;
+// later waiters get closedDone.
+func (c *conn) markDone() {
+	if p := c.done.Swap(closedDone); p != nil && p != closedDone {
+		close(*p)
+	}
 }
 
 // reasonOf returns the *packet.ReasonError in err's chain, nil if there is

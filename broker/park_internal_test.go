@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"sync"
 	"testing"
 	"time"
 )
@@ -54,4 +55,46 @@ func TestIdleWaitAdapts(t *testing.T) {
 	if got, want := c.idleAfter(), maxIdleFactor*DefaultIdleAfter; got != want {
 		t.Errorf("longest wait: %s, want %s", got, want)
 	}
+}
+
+// TestDoneChan checks the channel that tells a connection's end: a waiter
+// from before the end is woken by it, one from after returns at once, many
+// at once are all woken, and a connection nobody waited for made no
+// channel of its own.
+func TestDoneChan(t *testing.T) {
+	c := &conn{}
+	const waiters = 8
+	var wg sync.WaitGroup
+	for range waiters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-c.doneChan()
+		}()
+	}
+	early := c.doneChan()
+	select {
+	case <-early:
+		t.Fatal("done before the connection ended")
+	default:
+	}
+	c.markDone()
+	select {
+	case <-early:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a waiter from before the end was not woken")
+	}
+	wg.Wait()
+	select {
+	case <-c.doneChan():
+	default:
+		t.Fatal("a waiter from after the end was not let through")
+	}
+
+	quiet := &conn{}
+	quiet.markDone()
+	if quiet.done.Load() != closedDone {
+		t.Error("a connection nobody waited for made a channel of its own")
+	}
+	<-quiet.doneChan()
 }

@@ -139,7 +139,7 @@ func TestArmAllocatesNothing(t *testing.T) {
 		t.Fatal("the armed connection was not woken by input")
 	}
 	select {
-	case <-c.done:
+	case <-c.doneChan():
 	case <-time.After(5 * time.Second):
 		t.Fatal("the woken connection did not end")
 	}

@@ -349,7 +349,7 @@ func (s *Server) attach(c *conn, clientID string, cleanStart bool, expiryInterva
 			old.mu.Unlock()
 			s.mu.Unlock()
 			oc.takeover()
-			<-oc.done
+			<-oc.doneChan()
 		case cleanStart || (s.opts.Authorizer != nil && !old.ownedBy(c.info.Username)):
 			// [MQTT-3.1.2-4] Clean Start discards any existing session. So
 			// does a session made by another user name while an Authorizer
