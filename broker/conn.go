@@ -55,11 +55,16 @@ type conn struct {
 
 	// Set by serve while handling CONNECT, read-only afterwards (other
 	// goroutines see them through session.mu, which they take first).
-	version   packet.Version
+	// Within each group of fields below, the small ones sit together: the
+	// struct fits the 480-byte size class (TestStructSizes).
+	version packet.Version
+	// aliasMax is the client's Topic Alias Maximum: how many aliases the
+	// broker may set towards it (5.0).
+	aliasMax  uint16
+	willDelay uint32 // Will Delay Interval in seconds (5.0)
 	info      ClientInfo
 	sess      *session
 	will      *Message
-	willDelay uint32 // Will Delay Interval in seconds (5.0)
 	keepAlive time.Duration
 	// window is how many QoS 1 and 2 messages may be in flight to the
 	// client: MaxInflight, or the client's Receive Maximum if lower
@@ -73,21 +78,10 @@ type conn struct {
 	// aliases maps the topic aliases the client has set to their topics
 	// (5.0); used only by serve.
 	aliases map[uint16]string
-	// aliasMax is the client's Topic Alias Maximum: how many aliases the
-	// broker may set towards it (5.0).
-	aliasMax int
 
 	// Used only by serve.
 	scratch []byte
 	pub     *packet.Publish // reused for every PUBLISH read
-	// gracefulExit is set when the client sent DISCONNECT that discards
-	// the will.
-	gracefulExit bool
-	// gatherOn is the reader's copy of gathering, read without the lock.
-	gatherOn bool
-	// noProblemInfo is set when a 5.0 client asked for no Reason Strings
-	// and User Properties outside CONNACK and DISCONNECT [MQTT-3.1.2-29].
-	noProblemInfo bool
 	// authMethod is the enhanced authentication method the client logged
 	// in with (5.0), "" for none; reauth is a re-authentication in
 	// progress, nil for none.
@@ -96,6 +90,14 @@ type conn struct {
 	// pubLimit holds the client to MaxPublishRate and MaxPublishBandwidth;
 	// nil until throttle first needs it.
 	pubLimit *pubLimits
+	// gracefulExit is set when the client sent DISCONNECT that discards
+	// the will.
+	gracefulExit bool
+	// gatherOn is the reader's copy of gathering, read without the lock.
+	gatherOn bool
+	// noProblemInfo is set when a 5.0 client asked for no Reason Strings
+	// and User Properties outside CONNACK and DISCONNECT [MQTT-3.1.2-29].
+	noProblemInfo bool
 
 	// attached is set once the connection holds its session; from then on
 	// version, info and sess may be read by other goroutines.
@@ -106,11 +108,11 @@ type conn struct {
 	stopReason atomic.Pointer[string]
 
 	// raw is the socket for the poller while the connection may park (see
-	// park.go), and for raw writes (rawWrite); nil when it never parks. noPark is set by the reader when
-	// the poller could not take the connection. parkState and pollID are
-	// park's.
-	// kaEnd is when the keep-alive runs out (UnixNano; 0 for never), which
-	// the poller checks while the connection is parked.
+	// park.go), and for raw writes (rawWrite); nil when it never parks.
+	// noPark is set by the reader when the poller could not take the
+	// connection. parkState and pollID are park's. kaEnd is when the
+	// keep-alive runs out (UnixNano; 0 for never), which the poller checks
+	// while the connection is parked.
 	raw    syscall.RawConn
 	noPark bool
 	// parkNext is set by the reader when the next wait for input should
@@ -118,12 +120,12 @@ type conn struct {
 	// with a big buffer (see waitInput).
 	parkNext bool
 	bigNext  bool
-	// parkedAt is when the connection last parked (monoNow); idleShift
-	// doubles its wait before parking while it wakes soon after (see
-	// idleAfter).
-	parkedAt  int64
+	// idleShift doubles the wait before parking while the connection wakes
+	// soon after it parked (see idleAfter); parkedAt is when it last parked
+	// (monoNow).
 	idleShift uint8
 	parkState atomic.Int32
+	parkedAt  int64
 	pollID    uint64
 	kaEnd     atomic.Int64
 	// rdeadline is the read deadline the reading goroutine last set on nc
@@ -143,24 +145,25 @@ type conn struct {
 	lastWrite int64
 	// writes counts the writes made; trimAt is its value when the
 	// connection was queued with the trimmer (trimQueued).
-	writes     uint64
-	trimAt     uint64
+	writes uint64
+	trimAt uint64
+	// held takes PUBLISH packets while holding (below).
+	held []byte
+	// aliasOut maps topics to the aliases the broker has set towards the
+	// client, first come first served up to aliasMax.
+	aliasOut   map[string]uint16
+	closeBy    int64 // when not 0, writes must end by then (UnixNano)
 	trimQueued bool
 	flushing   bool
 	// holding is set from the session's attach until the CONNACK: PUBLISH
 	// packets go to held meanwhile.
 	holding bool
-	held    []byte
-	// aliasOut maps topics to the aliases the broker has set towards the
-	// client, first come first served up to aliasMax.
-	aliasOut map[string]uint16
-	closed   bool // no more output is accepted
+	closed  bool // no more output is accepted
 	// gathering is set while the reading goroutine handles packets: the
 	// output they cause (acknowledgements above all), and any other output
 	// meanwhile, is gathered into one write, which the reader makes before
 	// it waits for the socket again (writeOwn).
 	gathering bool
-	closeBy   int64 // when not 0, writes must end by then (UnixNano)
 	flushWG   sync.WaitGroup
 }
 

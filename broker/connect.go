@@ -194,7 +194,7 @@ func (c *conn) accept(p *packet.Connect) error {
 			c.window = min(c.window, int(pr.ReceiveMaximum)) // [MQTT-3.3.4-9]
 		}
 		if pr := &p.Properties; pr.HasTopicAliasMaximum {
-			c.aliasMax = int(pr.TopicAliasMaximum)
+			c.aliasMax = pr.TopicAliasMaximum
 		}
 		c.capabilities(&connack)
 	}

@@ -26,23 +26,12 @@ type session struct {
 	// conn is the connection holding the session; nil while offline.
 	conn *conn
 	// gen counts the connections that have held the session, this one
-	// included; outbound.sentOn refers to it.
+	// included; outbound.sentOn refers to it. The small fields sit
+	// together, so that the struct fits the 352-byte size class
+	// (TestStructSizes).
 	gen uint32
-	// username is the user name of the client that made the session, or
-	// last resumed it ("" for a client without one): its subscriptions
-	// were authorized, and its messages queued, for that user. While an
-	// Authorizer is set, a client with another user name does not resume
-	// the session but discards it (Server.attach). anyUser is set instead
-	// for a session restored from a record that did not keep the user
-	// name: the next client resumes it and then owns it.
-	anyUser  bool
-	username string
-	// authGen is the Server.authGen at which the Authorizer last decided
-	// the subscriptions, and authInfo the ClientInfo of the session's last
-	// connection, kept only while an Authorizer is set (see
-	// reauthorize.go).
-	authGen  uint64
-	authInfo *ClientInfo
+	// anyUser: see username.
+	anyUser bool
 	// persistent sessions outlive their connection (MQTT 3.1.1 Clean
 	// Session 0; MQTT 5.0 Session Expiry Interval > 0).
 	persistent bool
@@ -50,6 +39,25 @@ type session struct {
 	// session until resume: meanwhile no message goes out, lest it
 	// overtake those in flight that resume sends again [MQTT-4.6.0-6].
 	resuming bool
+	// watching: see watch.
+	watching bool
+	// expiry: see expiresAt. willDelay: see will.
+	expiry    uint32
+	willDelay uint32
+	// username is the user name of the client that made the session, or
+	// last resumed it ("" for a client without one): its subscriptions
+	// were authorized, and its messages queued, for that user. While an
+	// Authorizer is set, a client with another user name does not resume
+	// the session but discards it (Server.attach). anyUser is set instead
+	// for a session restored from a record that did not keep the user
+	// name: the next client resumes it and then owns it.
+	username string
+	// authGen is the Server.authGen at which the Authorizer last decided
+	// the subscriptions, and authInfo the ClientInfo of the session's last
+	// connection, kept only while an Authorizer is set (see
+	// reauthorize.go).
+	authGen  uint64
+	authInfo *ClientInfo
 	subs     subSet
 	// inflight holds the QoS 1 and 2 messages sent and not yet fully
 	// acknowledged, in the order they were sent; at most the connection's
@@ -84,7 +92,6 @@ type session struct {
 	// expiry is the Session Expiry Interval in seconds: 0 for a session
 	// that ends with its connection, neverExpires for one that stays until
 	// the client ends it. expiresAt is when an offline session ends.
-	expiry    uint32
 	expiresAt time.Time
 	// willAt is when the will of the last connection is published, while
 	// it waits for its Will Delay Interval; zero otherwise.
@@ -93,8 +100,7 @@ type session struct {
 	// messages the session takes (made for the first): retained messages
 	// sent for a new subscription skip those topics, whose live message is
 	// as new or newer.
-	watch    map[string]struct{}
-	watching bool
+	watch map[string]struct{}
 	// will is the will of the connection that holds the session (or held
 	// it last, while the will waits for its delay), and willDelay its Will
 	// Delay Interval in seconds. A persistent session's record holds both;
@@ -102,11 +108,10 @@ type session struct {
 	// the will's own record in store.Wills ("" for none), written at op
 	// (1 + its index) of the persister's batch of generation willGen (see
 	// persister.putWillLocked).
-	will      *Message
-	willDelay uint32
-	willKey   string
-	willOp    int
-	willGen   uint64
+	will    *Message
+	willKey string
+	willOp  int
+	willGen uint64
 	// qos2In holds the packet ids of QoS 2 messages received from the client
 	// and not yet released by its PUBREL.
 	qos2In map[uint16]struct{}

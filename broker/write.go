@@ -250,7 +250,7 @@ func (c *conn) aliasLocked(p *packet.Publish) bool {
 		p.Topic = ""
 		return false
 	}
-	if len(c.aliasOut) >= c.aliasMax {
+	if len(c.aliasOut) >= int(c.aliasMax) {
 		return false
 	}
 	if c.aliasOut == nil {
