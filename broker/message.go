@@ -44,8 +44,9 @@ type Message struct {
 	routed int64
 }
 
-// expired reports whether m's expiry deadline has passed at now.
-func (m *Message) expired(now time.Time) bool {
+// Expired reports whether m's expiry deadline has passed at now: an
+// expired message is no longer delivered [MQTT-3.3.2-5].
+func (m *Message) Expired(now time.Time) bool {
 	return m.Expiry != 0 && now.UnixNano() >= m.Expiry
 }
 

@@ -257,7 +257,7 @@ func (r *localRouter) Retained(filter string, fn func(*Message) bool) {
 	now := time.Now()
 	more := true
 	r.retained.Match(filter, func(m *Message) bool {
-		if m.expired(now) {
+		if m.Expired(now) {
 			return true // [MQTT-3.3.2-5] an expired retained message is not sent
 		}
 		more = fn(m)

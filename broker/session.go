@@ -178,7 +178,7 @@ func (s *session) ownedBy(username string) bool {
 // deliver takes msg for this session as d says. It implements the session
 // side of Deliverer.
 func (s *session) deliver(msg *Message, d Delivery) Outcome {
-	if msg.Expiry != 0 && msg.expired(time.Now()) { // no clock read for messages without expiry
+	if msg.Expiry != 0 && msg.Expired(time.Now()) { // no clock read for messages without expiry
 		s.srv.drop(DropExpired, s.id)
 		return Refused
 	}
@@ -446,7 +446,7 @@ func (s *session) fillLocked() {
 			}
 			ob.msg = m
 		}
-		if ob.msg.Expiry != 0 && ob.msg.expired(time.Now()) {
+		if ob.msg.Expiry != 0 && ob.msg.Expired(time.Now()) {
 			// Not yet sent, and expired: this copy is deleted
 			// [MQTT-3.3.2-5].
 			s.srv.persist.deleteEntryLocked(s, ob)

@@ -102,7 +102,7 @@ func (s *Server) load() error {
 			return fmt.Errorf("retained message %q: %w", name, err)
 		}
 		maxSeq = max(maxSeq, m.ID.Seq)
-		if m.expired(start) {
+		if m.Expired(start) {
 			expiredRetained = append(expiredRetained, name)
 			return nil
 		}

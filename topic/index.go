@@ -90,10 +90,7 @@ func (n *node) add(s *Subscription) (replaced bool) {
 		n.one = s
 		return false
 	}
-	if n.more == nil {
-		n.more = &nodeMore{}
-	}
-	m := n.more
+	m := n.extra()
 	if n.one != nil {
 		// A second subscriber: both go to the slice.
 		m.subs = append(m.subs, n.one)
@@ -152,6 +149,14 @@ func (n *node) remove(clientID string) (removed, last bool) {
 		return true, true
 	}
 	return true, false
+}
+
+// extra returns the node's nodeMore, made if it has none.
+func (n *node) extra() *nodeMore {
+	if n.more == nil {
+		n.more = &nodeMore{}
+	}
+	return n.more
 }
 
 // dropEmptyMore lets nodeMore go once it holds nothing.
@@ -236,14 +241,12 @@ func (x *Index) Add(sub Subscription) (replaced, first bool) {
 	if shared {
 		g := n.group(group)
 		if g == nil {
-			if n.more == nil {
-				n.more = &nodeMore{}
-			}
-			if n.more.groups == nil {
-				n.more.groups = make(map[string]*Group)
+			m := n.extra()
+			if m.groups == nil {
+				m.groups = make(map[string]*Group)
 			}
 			g = &Group{Name: group, Filter: filter}
-			n.more.groups[group] = g
+			m.groups[group] = g
 		}
 		old := g.Members()
 		members := make([]*Subscription, 0, len(old)+1)

@@ -181,7 +181,7 @@ func (h *Handler) listRetained(w http.ResponseWriter, r *http.Request) {
 	}
 	now := time.Now()
 	for _, m := range msgs {
-		if m.Expiry != 0 && now.UnixNano() >= m.Expiry {
+		if m.Expired(now) {
 			continue // expired: no subscriber gets it any more [MQTT-3.3.2-5]
 		}
 		rm := retainedMessage{Topic: m.Topic, QoS: m.QoS, Publisher: m.Publisher}
